@@ -1,0 +1,215 @@
+//! WebDAV access to the drive: dav-server's protocol handling over the ruche store.
+//!
+//! dav-server parses requests and writes answers; this crate gives it a file system and a
+//! lock system backed by the store, and handles in front of it what desktop clients need
+//! and the library leaves out (`X-OC-Mtime`, `OC-FileId`, `MS-Author-Via`, finite PROPFIND
+//! depth).
+//!
+//! This crate never touches SQLite or blob files itself (only through the store), never
+//! authenticates anyone (the server hands it a [`Principal`]), and never imports the
+//! co-editing service.
+
+#![warn(missing_docs)]
+
+mod file;
+mod fs;
+mod locks;
+mod meta;
+mod props;
+
+use std::sync::Arc;
+
+use dav_server::davpath::DavPath;
+use dav_server::DavHandler;
+use http::{HeaderMap, HeaderValue, Method, Request, Response, StatusCode};
+use ruche_store::{SpaceId, Store, Timestamp, UserId};
+
+pub use dav_server::body::Body;
+pub use fs::DriveFs;
+pub use locks::StoreLocks;
+pub use props::OC_NS;
+
+/// Who a request acts for, as established by the server's authentication.
+#[derive(Debug, Clone)]
+pub struct Principal {
+    /// The user.
+    pub user: UserId,
+    /// The user's login name, recorded as the principal of locks.
+    pub name: String,
+    /// The space served at the prefix.
+    pub space: SpaceId,
+}
+
+/// Serves one space per user under a URL prefix such as `/dav`.
+#[derive(Debug, Clone)]
+pub struct DavService {
+    store: Arc<Store>,
+    prefix: String,
+}
+
+const READ_BUFFER: usize = 256 * 1024;
+
+impl DavService {
+    /// A service for `store`, answering under `prefix` (without a trailing slash).
+    pub fn new(store: Arc<Store>, prefix: &str) -> DavService {
+        DavService {
+            store,
+            prefix: prefix.trim_end_matches('/').to_owned(),
+        }
+    }
+
+    /// Answers one WebDAV request on behalf of `who`.
+    pub async fn handle<B>(&self, req: Request<B>, who: &Principal) -> Response<Body>
+    where
+        B: http_body::Body + Send + 'static,
+        B::Data: bytes::Buf + Send + 'static,
+        B::Error: std::error::Error + Send + Sync + 'static,
+    {
+        if req.method().as_str() == "PROPFIND" && !has_finite_depth(req.headers()) {
+            return finite_depth_refusal();
+        }
+        let method = req.method().clone();
+        let mtime = requested_mtime(&req);
+        let destination = self.destination_segments(&req);
+        let target = fs::segments(&self.dav_path(&req)).ok();
+
+        let handler = self.handler(who, mtime);
+        let mut response = handler.handle(req).await;
+
+        let status = response.status();
+        if status.is_success() {
+            let written = if method == Method::PUT { target } else { destination };
+            if let Some(path) = written.filter(|_| writes_node(&method)) {
+                self.add_node_headers(response.headers_mut(), who.space, &path);
+            }
+            if method == Method::PUT && mtime.is_some() {
+                response.headers_mut().insert("x-oc-mtime", HeaderValue::from_static("accepted"));
+            }
+        }
+        if method == Method::OPTIONS {
+            response.headers_mut().insert("ms-author-via", HeaderValue::from_static("DAV"));
+        }
+        if status.is_client_error() {
+            response.headers_mut().insert("cache-control", HeaderValue::from_static("no-store"));
+        }
+        response
+    }
+
+    fn handler(&self, who: &Principal, mtime: Option<Timestamp>) -> DavHandler {
+        let fs = DriveFs {
+            store: self.store.clone(),
+            space: who.space,
+            user: who.user,
+            put_modified: mtime,
+        };
+        let locks = StoreLocks {
+            store: self.store.clone(),
+            space: who.space,
+            prefix: self.prefix.clone(),
+        };
+        DavHandler::builder()
+            .filesystem(Box::new(fs))
+            .locksystem(Box::new(locks))
+            .strip_prefix(self.prefix.clone())
+            .principal(who.name.clone())
+            .read_buf_size(READ_BUFFER)
+            .autoindex(false)
+            .build_handler()
+    }
+
+    fn dav_path<B>(&self, req: &Request<B>) -> DavPath {
+        let mut path = DavPath::from_uri(req.uri()).unwrap_or_else(|_| root());
+        if path.set_prefix(&self.prefix).is_err() {
+            return root();
+        }
+        path
+    }
+
+    /// The decoded segments of a MOVE or COPY destination, when it is under our prefix.
+    fn destination_segments<B>(&self, req: &Request<B>) -> Option<Vec<String>> {
+        let value = req.headers().get("destination")?.to_str().ok()?;
+        let uri: http::Uri = value.parse().ok()?;
+        let mut path = DavPath::from_uri(&uri).ok()?;
+        path.set_prefix(&self.prefix).ok()?;
+        fs::segments(&path).ok()
+    }
+
+    fn add_node_headers(&self, headers: &mut HeaderMap, space: SpaceId, path: &[String]) {
+        let Ok(node) = fs::blocking(|| self.store.lookup(space, path)) else {
+            return;
+        };
+        let etag = format!("\"{}\"", node.etag());
+        if let Ok(value) = HeaderValue::from_str(&etag) {
+            headers.insert("oc-etag", value.clone());
+            headers.insert("etag", value);
+        }
+        if let Ok(value) = HeaderValue::from_str(&node.id.to_string()) {
+            headers.insert("oc-fileid", value);
+        }
+    }
+}
+
+fn root() -> DavPath {
+    DavPath::new("/").expect("the root path is valid")
+}
+
+fn writes_node(method: &Method) -> bool {
+    matches!(method.as_str(), "PUT" | "MOVE" | "COPY")
+}
+
+/// Depth 0 and 1 are answered; infinity (the default when the header is missing) would walk
+/// a whole drive in one answer, which RFC 4918 lets a server refuse.
+fn has_finite_depth(headers: &HeaderMap) -> bool {
+    matches!(
+        headers.get("depth").and_then(|v| v.to_str().ok()).map(str::trim),
+        Some("0") | Some("1")
+    )
+}
+
+fn finite_depth_refusal() -> Response<Body> {
+    let xml = "<?xml version=\"1.0\" encoding=\"utf-8\"?>\n\
+        <D:error xmlns:D=\"DAV:\"><D:propfind-finite-depth/></D:error>\n";
+    let mut response = Response::new(Body::from(xml.to_owned()));
+    *response.status_mut() = StatusCode::FORBIDDEN;
+    response.headers_mut().insert(
+        "content-type",
+        HeaderValue::from_static("application/xml; charset=utf-8"),
+    );
+    response
+}
+
+/// The modification time a client sets with `X-OC-Mtime` (seconds since the epoch).
+fn requested_mtime<B>(req: &Request<B>) -> Option<Timestamp> {
+    if req.method() != Method::PUT {
+        return None;
+    }
+    let raw = req.headers().get("x-oc-mtime")?.to_str().ok()?.trim();
+    let secs: f64 = raw.parse().ok()?;
+    let valid = secs.is_finite() && (0.0..=4.0e11).contains(&secs);
+    valid.then(|| Timestamp((secs * 1e9) as i64))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn depth_zero_and_one_are_finite() {
+        let mut headers = HeaderMap::new();
+        assert!(!has_finite_depth(&headers));
+        headers.insert("depth", HeaderValue::from_static("1"));
+        assert!(has_finite_depth(&headers));
+        headers.insert("depth", HeaderValue::from_static("infinity"));
+        assert!(!has_finite_depth(&headers));
+    }
+
+    #[test]
+    fn oc_mtime_accepts_seconds_and_refuses_nonsense() {
+        let put = |v: &str| {
+            Request::put("/dav/a").header("x-oc-mtime", v).body(()).expect("request builds")
+        };
+        assert_eq!(requested_mtime(&put("1700000000")), Some(Timestamp::from_secs(1_700_000_000)));
+        assert_eq!(requested_mtime(&put("-5")), None);
+        assert_eq!(requested_mtime(&put("soon")), None);
+    }
+}

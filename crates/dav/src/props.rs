@@ -1,0 +1,145 @@
+//! Properties beyond the ones dav-server computes: the ownCloud live properties that sync
+//! clients read, dead properties kept in the store, and the Windows properties that set a
+//! file's modification time.
+
+use std::io::Cursor;
+
+use dav_server::fs::{DavProp, FsError, FsResult};
+use http::StatusCode;
+use ruche_store::{DeadProp, Node, PropChange, Store};
+
+use crate::fs::fs_error;
+
+/// Namespace of the ownCloud/Nextcloud properties.
+pub const OC_NS: &str = "http://owncloud.org/ns";
+const MS_NS: &str = "urn:schemas-microsoft-com:";
+
+/// The value of a live ownCloud property of `node`, if `name` is one.
+fn live_value(node: &Node, name: &str) -> Option<String> {
+    let value = match name {
+        "fileid" => node.id.0.to_string(),
+        "id" => format!("{:08}ruche", node.id.0),
+        "size" => node.size.to_string(),
+        // R: shareable, D: deletable, N: renamable, V: movable, W/CK: writable file/folder.
+        "permissions" if node.is_dir => "RDNVCK".to_owned(),
+        "permissions" => "RDNVW".to_owned(),
+        _ => return None,
+    };
+    Some(value)
+}
+
+fn live_xml(name: &str, value: &str) -> Vec<u8> {
+    format!("<oc:{name} xmlns:oc=\"{OC_NS}\">{value}</oc:{name}>").into_bytes()
+}
+
+/// One property of a node, live or dead, as a complete XML element.
+pub(crate) fn one(store: &Store, node: &Node, prop: &DavProp) -> FsResult<Vec<u8>> {
+    let namespace = prop.namespace.as_deref().unwrap_or("");
+    if namespace == OC_NS {
+        if let Some(value) = live_value(node, &prop.name) {
+            return Ok(live_xml(&prop.name, &value));
+        }
+    }
+    store
+        .dead_prop(node.id, namespace, &prop.name)
+        .map_err(fs_error)?
+        .ok_or(FsError::NotFound)
+}
+
+/// Every dead property of a node, with or without values.
+pub(crate) fn all_dead(store: &Store, node: &Node, with_values: bool) -> FsResult<Vec<DavProp>> {
+    let props = store.dead_props(node.id).map_err(fs_error)?;
+    Ok(props
+        .into_iter()
+        .map(|p| DavProp {
+            name: p.name,
+            prefix: None,
+            namespace: (!p.namespace.is_empty()).then_some(p.namespace),
+            xml: with_values.then_some(p.xml),
+        })
+        .collect())
+}
+
+fn is_live(prop: &DavProp) -> bool {
+    prop.namespace.as_deref() == Some(OC_NS)
+        && matches!(prop.name.as_str(), "fileid" | "id" | "size" | "permissions")
+}
+
+/// Applies a PROPPATCH all or nothing: live ownCloud properties cannot be set, and when one
+/// is in the request nothing else is applied either.
+pub(crate) fn patch(
+    store: &Store,
+    node: &Node,
+    patch: Vec<(bool, DavProp)>,
+) -> FsResult<Vec<(StatusCode, DavProp)>> {
+    if patch.iter().any(|(_, prop)| is_live(prop)) {
+        return Ok(patch
+            .into_iter()
+            .map(|(_, prop)| {
+                let status =
+                    if is_live(&prop) { StatusCode::FORBIDDEN } else { StatusCode::FAILED_DEPENDENCY };
+                (status, without_value(prop))
+            })
+            .collect());
+    }
+    let mut changes = Vec::with_capacity(patch.len());
+    let mut modified = None;
+    for (set, prop) in &patch {
+        let namespace = prop.namespace.clone().unwrap_or_default();
+        if !set {
+            changes.push(PropChange::Remove {
+                namespace,
+                name: prop.name.clone(),
+            });
+            continue;
+        }
+        let xml = prop.xml.clone().unwrap_or_default();
+        if namespace == MS_NS && prop.name == "Win32LastModifiedTime" {
+            modified = text_of(&xml).and_then(|t| httpdate::parse_http_date(t.trim()).ok());
+        }
+        changes.push(PropChange::Set(DeadProp {
+            namespace,
+            name: prop.name.clone(),
+            xml,
+        }));
+    }
+    store.patch_dead_props(node.id, &changes).map_err(fs_error)?;
+    if let Some(time) = modified {
+        store.set_modified(node.id, time.into()).map_err(fs_error)?;
+    }
+    Ok(patch
+        .into_iter()
+        .map(|(_, prop)| (StatusCode::OK, without_value(prop)))
+        .collect())
+}
+
+fn without_value(prop: DavProp) -> DavProp {
+    DavProp { xml: None, ..prop }
+}
+
+fn text_of(xml: &[u8]) -> Option<String> {
+    let element = xmltree::Element::parse(Cursor::new(xml)).ok()?;
+    element.get_text().map(|t| t.into_owned())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn text_is_read_from_a_property_element() {
+        let xml = br#"<Z:Win32LastModifiedTime xmlns:Z="urn:schemas-microsoft-com:">Thu, 01 Jan 2026 10:00:00 GMT</Z:Win32LastModifiedTime>"#;
+        assert_eq!(text_of(xml).as_deref(), Some("Thu, 01 Jan 2026 10:00:00 GMT"));
+    }
+
+    #[test]
+    fn ownership_properties_are_live() {
+        let prop = DavProp {
+            name: "fileid".into(),
+            prefix: None,
+            namespace: Some(OC_NS.into()),
+            xml: None,
+        };
+        assert!(is_live(&prop));
+    }
+}

@@ -1,0 +1,525 @@
+//! The tree of nodes: lookups, folders, uploads, moves, copies and deletions.
+//!
+//! Every change runs in one write transaction that resolves its paths again, so that two
+//! concurrent requests cannot act on a tree that changed between their lookups.
+
+use rusqlite::{params, Connection, OptionalExtension, Row, Transaction};
+
+use crate::blob::{ContentHash, StagedContent, Upload};
+use crate::model::{Node, NodeId, SpaceId, Timestamp, UserId};
+use crate::name::{display_path, normalize_path};
+use crate::{Result, Store, StoreError};
+
+const NODE_COLUMNS: &str =
+    "id, space_id, parent_id, name, is_dir, size, content_hash, mtime_ns, created_ns, change_seq";
+
+pub(crate) fn node_from_row(row: &Row<'_>) -> rusqlite::Result<Node> {
+    let size: i64 = row.get(5)?;
+    let hash: Option<String> = row.get(6)?;
+    Ok(Node {
+        id: NodeId(row.get(0)?),
+        space: SpaceId(row.get(1)?),
+        parent: row.get::<_, Option<i64>>(2)?.map(NodeId),
+        name: row.get(3)?,
+        is_dir: row.get(4)?,
+        size: u64::try_from(size).unwrap_or(0),
+        content: hash.and_then(|h| ContentHash::from_hex(h).ok()),
+        modified: Timestamp(row.get(7)?),
+        created: Timestamp(row.get(8)?),
+        change: row.get(9)?,
+    })
+}
+
+pub(crate) fn node_by_id(conn: &Connection, id: NodeId) -> Result<Option<Node>> {
+    let sql = format!("SELECT {NODE_COLUMNS} FROM nodes WHERE id = ?1");
+    let mut stmt = conn.prepare_cached(&sql)?;
+    Ok(stmt.query_row([id.0], node_from_row).optional()?)
+}
+
+fn child(conn: &Connection, parent: NodeId, name: &str) -> Result<Option<Node>> {
+    let sql = format!("SELECT {NODE_COLUMNS} FROM nodes WHERE parent_id = ?1 AND name = ?2");
+    let mut stmt = conn.prepare_cached(&sql)?;
+    Ok(stmt.query_row(params![parent.0, name], node_from_row).optional()?)
+}
+
+fn space_root(conn: &Connection, space: SpaceId) -> Result<NodeId> {
+    let mut stmt = conn.prepare_cached("SELECT root_id FROM spaces WHERE id = ?1")?;
+    let root: Option<Option<i64>> = stmt.query_row([space.0], |r| r.get(0)).optional()?;
+    root.flatten()
+        .map(NodeId)
+        .ok_or_else(|| StoreError::Corrupt(format!("space {space} has no root")))
+}
+
+/// Walks from the space's root down `path` (already normalised).
+fn resolve(conn: &Connection, space: SpaceId, path: &[String]) -> Result<Node> {
+    let root = space_root(conn, space)?;
+    let mut node = node_by_id(conn, root)?
+        .ok_or_else(|| StoreError::Corrupt(format!("root of space {space} missing")))?;
+    for (depth, name) in path.iter().enumerate() {
+        if !node.is_dir {
+            return Err(StoreError::not_found(&path[..=depth]));
+        }
+        node = child(conn, node.id, name)?.ok_or_else(|| StoreError::not_found(path))?;
+    }
+    Ok(node)
+}
+
+/// Resolves the folder that is to hold `path`'s last segment.
+fn resolve_parent(conn: &Connection, space: SpaceId, path: &[String]) -> Result<(Node, String)> {
+    let Some((name, parent_path)) = path.split_last() else {
+        return Err(StoreError::WrongKind {
+            path: "/".into(),
+        });
+    };
+    let parent = match resolve(conn, space, parent_path) {
+        Ok(parent) if parent.is_dir => parent,
+        Ok(_) | Err(StoreError::NotFound { .. }) => {
+            return Err(StoreError::ParentMissing {
+                path: display_path(path),
+            })
+        }
+        Err(other) => return Err(other),
+    };
+    Ok((parent, name.clone()))
+}
+
+/// Advances the global change counter and returns its new value.
+pub(crate) fn next_change(tx: &Transaction<'_>) -> Result<i64> {
+    let mut stmt = tx.prepare_cached(
+        "UPDATE counters SET value = value + 1 WHERE name = 'change' RETURNING value",
+    )?;
+    Ok(stmt.query_row([], |r| r.get(0))?)
+}
+
+/// Marks `node` and all its ancestors as changed at `change`, which moves their ETags.
+fn touch_upwards(tx: &Transaction<'_>, node: NodeId, change: i64) -> Result<()> {
+    let mut stmt = tx.prepare_cached(
+        "WITH RECURSIVE up(id) AS (
+             SELECT ?1
+             UNION ALL
+             SELECT nodes.parent_id FROM nodes JOIN up ON nodes.id = up.id
+             WHERE nodes.parent_id IS NOT NULL)
+         UPDATE nodes SET change_seq = ?2 WHERE id IN (SELECT id FROM up)",
+    )?;
+    stmt.execute(params![node.0, change])?;
+    Ok(())
+}
+
+/// Ids of `node` and everything below it, parents before children.
+fn subtree(conn: &Connection, node: NodeId) -> Result<Vec<NodeId>> {
+    let mut stmt = conn.prepare_cached(
+        "WITH RECURSIVE down(id) AS (
+             SELECT ?1
+             UNION ALL
+             SELECT nodes.id FROM nodes JOIN down ON nodes.parent_id = down.id)
+         SELECT id FROM down",
+    )?;
+    let ids = stmt.query_map([node.0], |r| r.get(0).map(NodeId))?;
+    Ok(ids.collect::<rusqlite::Result<Vec<_>>>()?)
+}
+
+fn subtree_size(conn: &Connection, node: NodeId) -> Result<u64> {
+    let mut stmt = conn.prepare_cached(
+        "WITH RECURSIVE down(id) AS (
+             SELECT ?1
+             UNION ALL
+             SELECT nodes.id FROM nodes JOIN down ON nodes.parent_id = down.id)
+         SELECT COALESCE(SUM(size), 0) FROM nodes WHERE id IN (SELECT id FROM down)",
+    )?;
+    let size: i64 = stmt.query_row([node.0], |r| r.get(0))?;
+    Ok(u64::try_from(size).unwrap_or(0))
+}
+
+fn is_inside(conn: &Connection, candidate: NodeId, ancestor: NodeId) -> Result<bool> {
+    let mut current = Some(candidate);
+    while let Some(id) = current {
+        if id == ancestor {
+            return Ok(true);
+        }
+        current = node_by_id(conn, id)?.and_then(|n| n.parent);
+    }
+    Ok(false)
+}
+
+fn add_usage(tx: &Transaction<'_>, space: SpaceId, delta: i64) -> Result<()> {
+    let mut stmt =
+        tx.prepare_cached("UPDATE spaces SET used_bytes = MAX(used_bytes + ?2, 0) WHERE id = ?1")?;
+    stmt.execute(params![space.0, delta])?;
+    Ok(())
+}
+
+/// Fails with `QuotaExceeded` when adding `delta` bytes would pass the space's quota.
+fn check_quota(tx: &Transaction<'_>, space: SpaceId, delta: i64) -> Result<()> {
+    if delta <= 0 {
+        return Ok(());
+    }
+    let mut stmt = tx.prepare_cached("SELECT quota_bytes, used_bytes FROM spaces WHERE id = ?1")?;
+    let (quota, used): (Option<i64>, i64) = stmt.query_row([space.0], |r| {
+        Ok((r.get(0)?, r.get(1)?))
+    })?;
+    let Some(quota) = quota else { return Ok(()) };
+    let available = (quota - used).max(0);
+    if delta > available {
+        return Err(StoreError::QuotaExceeded {
+            space: space.0,
+            needed: delta.unsigned_abs(),
+            available: available.unsigned_abs(),
+        });
+    }
+    Ok(())
+}
+
+/// Removes `node` and its subtree, with their versions and properties.
+fn delete_subtree(tx: &Transaction<'_>, node: &Node) -> Result<()> {
+    let freed = subtree_size(tx, node.id)?;
+    let ids = subtree(tx, node.id)?;
+    let mut versions = tx.prepare_cached("DELETE FROM versions WHERE node_id = ?1")?;
+    let mut props = tx.prepare_cached("DELETE FROM dead_props WHERE node_id = ?1")?;
+    for id in ids.iter().rev() {
+        versions.execute([id.0])?;
+        props.execute([id.0])?;
+    }
+    let mut nodes = tx.prepare_cached("DELETE FROM nodes WHERE id = ?1")?;
+    for id in ids.iter().rev() {
+        nodes.execute([id.0])?;
+    }
+    add_usage(tx, node.space, -i64::try_from(freed).unwrap_or(i64::MAX))
+}
+
+fn insert_node(
+    tx: &Transaction<'_>,
+    template: &Node,
+    parent: NodeId,
+    name: &str,
+    change: i64,
+) -> Result<NodeId> {
+    let mut stmt = tx.prepare_cached(
+        "INSERT INTO nodes (space_id, parent_id, name, is_dir, size, content_hash, mtime_ns,
+                            created_ns, change_seq)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
+    )?;
+    stmt.execute(params![
+        template.space.0,
+        parent.0,
+        name,
+        template.is_dir,
+        i64::try_from(template.size).unwrap_or(i64::MAX),
+        template.content.as_ref().map(|h| h.as_str()),
+        template.modified.0,
+        template.created.0,
+        change,
+    ])?;
+    Ok(NodeId(tx.last_insert_rowid()))
+}
+
+/// What a committed upload should record besides its content.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct CommitOptions {
+    /// Modification time set by the client; now when `None`.
+    pub modified: Option<Timestamp>,
+    /// Who wrote it.
+    pub author: Option<UserId>,
+}
+
+impl Store {
+    /// The node at `path` in `space`.
+    pub fn lookup<S: AsRef<str>>(&self, space: SpaceId, path: &[S]) -> Result<Node> {
+        let path = normalize_path(path)?;
+        resolve(&self.db.reader(), space, &path)
+    }
+
+    /// The node with this id, if it exists.
+    pub fn node(&self, id: NodeId) -> Result<Option<Node>> {
+        node_by_id(&self.db.reader(), id)
+    }
+
+    /// The children of a folder, sorted by name, read from the index alone.
+    pub fn children(&self, folder: NodeId) -> Result<Vec<Node>> {
+        let sql =
+            format!("SELECT {NODE_COLUMNS} FROM nodes WHERE parent_id = ?1 ORDER BY name");
+        let conn = self.db.reader();
+        let mut stmt = conn.prepare_cached(&sql)?;
+        let nodes = stmt.query_map([folder.0], node_from_row)?;
+        Ok(nodes.collect::<rusqlite::Result<Vec<_>>>()?)
+    }
+
+    /// Creates a folder at `path`; its parent must exist.
+    pub fn create_folder<S: AsRef<str>>(&self, space: SpaceId, path: &[S]) -> Result<Node> {
+        let path = normalize_path(path)?;
+        self.write(|tx| {
+            let (parent, name) = resolve_parent(tx, space, &path)?;
+            if child(tx, parent.id, &name)?.is_some() {
+                return Err(StoreError::AlreadyExists {
+                    path: display_path(&path),
+                });
+            }
+            let change = next_change(tx)?;
+            let now = Timestamp::now();
+            let template = Node {
+                id: NodeId(0),
+                space,
+                parent: Some(parent.id),
+                name: name.clone(),
+                is_dir: true,
+                size: 0,
+                content: None,
+                modified: now,
+                created: now,
+                change,
+            };
+            let id = insert_node(tx, &template, parent.id, &name, change)?;
+            touch_upwards(tx, parent.id, change)?;
+            Ok(Node { id, ..template })
+        })
+    }
+
+    /// Starts an upload into `space`; write its bytes, then [`Store::commit_upload`].
+    pub fn begin_upload(&self, space: SpaceId) -> Result<Upload> {
+        let limit = self.space(space)?.quota;
+        Ok(Upload::new(self.blobs.staging_dir().to_owned(), space.0, limit))
+    }
+
+    /// Makes an upload the content of the file at `path`, creating the file or keeping its
+    /// previous content as a version. Either the whole new content is committed or nothing is.
+    pub fn commit_upload<S: AsRef<str>>(
+        &self,
+        space: SpaceId,
+        path: &[S],
+        upload: Upload,
+        options: CommitOptions,
+    ) -> Result<Node> {
+        let path = normalize_path(path)?;
+        let staged = upload.finish()?;
+        let inline = match staged.content {
+            StagedContent::Inline(bytes) => Some(bytes),
+            StagedContent::File(file) => {
+                self.blobs.persist(file.path(), &staged.hash)?;
+                file.persisted();
+                None
+            }
+        };
+        self.write(|tx| {
+            let (parent, name) = resolve_parent(tx, space, &path)?;
+            let existing = child(tx, parent.id, &name)?;
+            if existing.as_ref().is_some_and(|n| n.is_dir) {
+                return Err(StoreError::WrongKind {
+                    path: display_path(&path),
+                });
+            }
+            let old_size = existing.as_ref().map_or(0, |n| n.size);
+            let delta = staged.len as i64 - old_size as i64;
+            check_quota(tx, space, delta)?;
+            record_blob(tx, &staged.hash, staged.len, inline.as_deref())?;
+
+            let change = next_change(tx)?;
+            let modified = options.modified.unwrap_or_else(Timestamp::now);
+            let node = match existing {
+                Some(old) => replace_content(tx, old, &staged.hash, staged.len, modified, change, options.author)?,
+                None => {
+                    let template = Node {
+                        id: NodeId(0),
+                        space,
+                        parent: Some(parent.id),
+                        name: name.clone(),
+                        is_dir: false,
+                        size: staged.len,
+                        content: Some(staged.hash.clone()),
+                        modified,
+                        created: Timestamp::now(),
+                        change,
+                    };
+                    let id = insert_node(tx, &template, parent.id, &name, change)?;
+                    Node { id, ..template }
+                }
+            };
+            add_usage(tx, space, delta)?;
+            touch_upwards(tx, parent.id, change)?;
+            Ok(node)
+        })
+    }
+
+    /// Deletes the node at `path` and everything below it.
+    pub fn remove<S: AsRef<str>>(&self, space: SpaceId, path: &[S]) -> Result<()> {
+        let path = normalize_path(path)?;
+        self.write(|tx| {
+            let node = resolve(tx, space, &path)?;
+            let Some(parent) = node.parent else {
+                return Err(StoreError::WrongKind { path: "/".into() });
+            };
+            delete_subtree(tx, &node)?;
+            let change = next_change(tx)?;
+            touch_upwards(tx, parent, change)
+        })
+    }
+
+    /// Moves or renames `from` to `to`. The node keeps its id. With `overwrite`, whatever
+    /// is at `to` is deleted first; without, an occupied `to` is an error.
+    pub fn move_node<S: AsRef<str>>(
+        &self,
+        space: SpaceId,
+        from: &[S],
+        to: &[S],
+        overwrite: bool,
+    ) -> Result<Node> {
+        let (from, to) = (normalize_path(from)?, normalize_path(to)?);
+        self.write(|tx| {
+            let node = resolve(tx, space, &from)?;
+            let (parent, name) = resolve_parent(tx, space, &to)?;
+            let old_parent = node.parent.ok_or(StoreError::WrongKind { path: "/".into() })?;
+            if is_inside(tx, parent.id, node.id)? {
+                return Err(StoreError::IntoItself {
+                    path: display_path(&from),
+                });
+            }
+            clear_destination(tx, parent.id, &name, overwrite, &to)?;
+            let change = next_change(tx)?;
+            tx.prepare_cached(
+                "UPDATE nodes SET parent_id = ?2, name = ?3, change_seq = ?4 WHERE id = ?1",
+            )?
+            .execute(params![node.id.0, parent.id.0, name, change])?;
+            touch_upwards(tx, old_parent, change)?;
+            touch_upwards(tx, parent.id, change)?;
+            node_by_id(tx, node.id)?.ok_or_else(|| StoreError::not_found(&to))
+        })
+    }
+
+    /// Copies `from` (and its subtree) to `to`, sharing contents and copying properties.
+    pub fn copy_node<S: AsRef<str>>(
+        &self,
+        space: SpaceId,
+        from: &[S],
+        to: &[S],
+        overwrite: bool,
+    ) -> Result<Node> {
+        let (from, to) = (normalize_path(from)?, normalize_path(to)?);
+        self.write(|tx| {
+            let node = resolve(tx, space, &from)?;
+            let (parent, name) = resolve_parent(tx, space, &to)?;
+            if is_inside(tx, parent.id, node.id)? {
+                return Err(StoreError::IntoItself {
+                    path: display_path(&from),
+                });
+            }
+            clear_destination(tx, parent.id, &name, overwrite, &to)?;
+            let size = subtree_size(tx, node.id)?;
+            check_quota(tx, space, i64::try_from(size).unwrap_or(i64::MAX))?;
+            let change = next_change(tx)?;
+            let copy = copy_subtree(tx, &node, parent.id, &name, change)?;
+            add_usage(tx, space, i64::try_from(size).unwrap_or(i64::MAX))?;
+            touch_upwards(tx, parent.id, change)?;
+            node_by_id(tx, copy)?.ok_or_else(|| StoreError::not_found(&to))
+        })
+    }
+
+    /// Sets a node's modification time, as clients do after writing a file.
+    pub fn set_modified(&self, node: NodeId, modified: Timestamp) -> Result<()> {
+        self.write(|tx| {
+            let change = next_change(tx)?;
+            tx.prepare_cached("UPDATE nodes SET mtime_ns = ?2, change_seq = ?3 WHERE id = ?1")?
+                .execute(params![node.0, modified.0, change])?;
+            touch_upwards(tx, node, change)
+        })
+    }
+}
+
+fn clear_destination(
+    tx: &Transaction<'_>,
+    parent: NodeId,
+    name: &str,
+    overwrite: bool,
+    to: &[String],
+) -> Result<()> {
+    let Some(occupant) = child(tx, parent, name)? else {
+        return Ok(());
+    };
+    if !overwrite {
+        return Err(StoreError::AlreadyExists {
+            path: display_path(to),
+        });
+    }
+    delete_subtree(tx, &occupant)
+}
+
+fn record_blob(
+    tx: &Transaction<'_>,
+    hash: &ContentHash,
+    len: u64,
+    inline: Option<&[u8]>,
+) -> Result<()> {
+    let mut stmt = tx.prepare_cached(
+        "INSERT INTO blobs (hash, size, data) VALUES (?1, ?2, ?3) ON CONFLICT (hash) DO NOTHING",
+    )?;
+    stmt.execute(params![hash.as_str(), i64::try_from(len).unwrap_or(i64::MAX), inline])?;
+    Ok(())
+}
+
+fn replace_content(
+    tx: &Transaction<'_>,
+    old: Node,
+    hash: &ContentHash,
+    len: u64,
+    modified: Timestamp,
+    change: i64,
+    author: Option<UserId>,
+) -> Result<Node> {
+    if let Some(previous) = &old.content {
+        tx.prepare_cached(
+            "INSERT INTO versions (node_id, content_hash, size, mtime_ns, replaced_ns, author_id)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+        )?
+        .execute(params![
+            old.id.0,
+            previous.as_str(),
+            i64::try_from(old.size).unwrap_or(i64::MAX),
+            old.modified.0,
+            Timestamp::now().0,
+            author.map(|a| a.0),
+        ])?;
+    }
+    tx.prepare_cached(
+        "UPDATE nodes SET size = ?2, content_hash = ?3, mtime_ns = ?4, change_seq = ?5
+         WHERE id = ?1",
+    )?
+    .execute(params![
+        old.id.0,
+        i64::try_from(len).unwrap_or(i64::MAX),
+        hash.as_str(),
+        modified.0,
+        change
+    ])?;
+    Ok(Node {
+        size: len,
+        content: Some(hash.clone()),
+        modified,
+        change,
+        ..old
+    })
+}
+
+fn copy_subtree(
+    tx: &Transaction<'_>,
+    source: &Node,
+    parent: NodeId,
+    name: &str,
+    change: i64,
+) -> Result<NodeId> {
+    let copy = insert_node(tx, source, parent, name, change)?;
+    tx.prepare_cached(
+        "INSERT INTO dead_props (node_id, namespace, name, xml)
+         SELECT ?2, namespace, name, xml FROM dead_props WHERE node_id = ?1",
+    )?
+    .execute(params![source.id.0, copy.0])?;
+    if source.is_dir {
+        let sql = format!("SELECT {NODE_COLUMNS} FROM nodes WHERE parent_id = ?1");
+        let children = {
+            let mut stmt = tx.prepare_cached(&sql)?;
+            let rows = stmt.query_map([source.id.0], node_from_row)?;
+            rows.collect::<rusqlite::Result<Vec<_>>>()?
+        };
+        for child in children {
+            copy_subtree(tx, &child, copy, &child.name, change)?;
+        }
+    }
+    Ok(copy)
+}
+
