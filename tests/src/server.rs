@@ -23,7 +23,7 @@ const STOP_DEADLINE: Duration = Duration::from_secs(15);
 /// The prefix of the one line `ruche serve` prints on stdout.
 const LISTENING_PREFIX: &str = "listening on ";
 /// How many lines of the server log to show when a test fails.
-const LOG_TAIL_LINES: usize = 80;
+const LOG_TAIL_LINES: usize = 40;
 
 /// The path of the `ruche` binary: `RUCHE_BIN`, or `ruche` next to the `deps` folder
 /// that holds the running test executable (`<target>/debug/deps/<test>-<hash>`).
@@ -299,6 +299,7 @@ impl TestServer {
         let mut child = Command::new(ruche_bin())
             .args(["serve", "--listen", "127.0.0.1:0", "--data"])
             .arg(self.data_dir())
+            .env("NO_COLOR", "1")
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
             .stderr(log)
@@ -407,18 +408,17 @@ pub fn encode_path(path: &str) -> String {
     encoded
 }
 
+const XML_DECLARATION: &str = r#"<?xml version="1.0" encoding="utf-8"?>"#;
+
 fn propfind_body(props: &[(&str, &str)]) -> String {
     if props.is_empty() {
-        return r#"<?xml version="1.0" encoding="utf-8"?><propfind xmlns="DAV:"><allprop/></propfind>"#
-            .to_owned();
+        return format!(r#"{XML_DECLARATION}<propfind xmlns="DAV:"><allprop/></propfind>"#);
     }
     let wanted: String = props
         .iter()
         .map(|(namespace, name)| format!(r#"<{name} xmlns="{namespace}"/>"#))
         .collect();
-    format!(
-        r#"<?xml version="1.0" encoding="utf-8"?><propfind xmlns="DAV:"><prop>{wanted}</prop></propfind>"#
-    )
+    format!(r#"{XML_DECLARATION}<propfind xmlns="DAV:"><prop>{wanted}</prop></propfind>"#)
 }
 
 fn new_client() -> Client {

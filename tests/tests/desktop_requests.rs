@@ -375,7 +375,8 @@ fn etags_are_strong_quoted_and_follow_the_content() {
     server.put("doc.txt", "one");
 
     let first = etag_of(&server, "doc.txt");
-    let listed = server.propfind("doc.txt", "0", &[(DAV_NS, "getetag")])[0].prop(DAV_NS, "getetag");
+    let listing = server.propfind("doc.txt", "0", &[(DAV_NS, "getetag")]);
+    let listed = listing[0].prop(DAV_NS, "getetag");
     server.put("doc.txt", "two");
     let second = etag_of(&server, "doc.txt");
 

@@ -44,7 +44,7 @@ const NAMES: [&str; 7] = [
     "{}",
 ];
 
-/// Relative path (with `/`, in NFC) to content.
+/// Relative path (with `/`) to content.
 type Tree = BTreeMap<String, Vec<u8>>;
 
 /// rclone with its own HOME, an empty config file, and the remote `ruche` defined
@@ -183,7 +183,7 @@ fn write_file(root: &Path, tree: &mut Tree, path: &str, content: Vec<u8>) {
     let file = local_path(root, path);
     fs::create_dir_all(file.parent().unwrap()).unwrap();
     fs::write(&file, &content).unwrap();
-    tree.insert(path.nfc().collect(), content);
+    tree.insert(path.to_owned(), content);
 }
 
 fn local_path(root: &Path, path: &str) -> PathBuf {
@@ -204,8 +204,7 @@ fn random_bytes(rng: &mut StdRng, size: usize) -> Vec<u8> {
     bytes
 }
 
-/// Reads every file below `root`, keyed by its relative path in NFC, so that a
-/// server that normalises names to NFC still compares equal.
+/// Reads every file below `root`, keyed by its relative path.
 fn read_tree(root: &Path) -> Tree {
     let mut tree = Tree::new();
     let mut pending = vec![root.to_path_buf()];
@@ -232,8 +231,23 @@ fn read_tree(root: &Path) -> Tree {
     tree
 }
 
-/// Compares two trees and fails with a short list of the differences.
+/// The same tree keyed by names in NFC, so that a server that normalises names
+/// still compares equal; fails if two names differ only in their normalisation.
+fn normalized(tree: &Tree) -> Tree {
+    let mut normalized = Tree::new();
+    for (path, content) in tree {
+        let previous = normalized.insert(path.nfc().collect(), content.clone());
+        assert!(
+            previous.is_none(),
+            "two files share a name once normalised: {path:?}"
+        );
+    }
+    normalized
+}
+
+/// Compares two trees, names in NFC, and fails with a short list of differences.
 fn assert_same_tree(expected: &Tree, actual: &Tree, what: &str) {
+    let (expected, actual) = (&normalized(expected), &normalized(actual));
     let missing: Vec<&String> = expected
         .keys()
         .filter(|p| !actual.contains_key(*p))

@@ -13,14 +13,18 @@
 
 mod file;
 mod fs;
+mod href;
 mod locks;
 mod meta;
+mod propfind;
 mod props;
 
 use std::sync::Arc;
 
 use dav_server::davpath::DavPath;
 use dav_server::DavHandler;
+use http_body_util::{BodyExt, Limited};
+use ruche_store::StoreError;
 use http::{HeaderMap, HeaderValue, Method, Request, Response, StatusCode};
 use ruche_store::{SpaceId, Store, Timestamp, UserId};
 
@@ -48,6 +52,8 @@ pub struct DavService {
 }
 
 const READ_BUFFER: usize = 256 * 1024;
+/// PROPFIND bodies name properties; nothing legitimate comes near this size.
+const MAX_PROPFIND_BODY: usize = 1024 * 1024;
 
 impl DavService {
     /// A service for `store`, answering under `prefix` (without a trailing slash).
@@ -65,8 +71,8 @@ impl DavService {
         B::Data: bytes::Buf + Send + 'static,
         B::Error: std::error::Error + Send + Sync + 'static,
     {
-        if req.method().as_str() == "PROPFIND" && !has_finite_depth(req.headers()) {
-            return finite_depth_refusal();
+        if req.method().as_str() == "PROPFIND" {
+            return self.propfind(req, who).await;
         }
         let method = req.method().clone();
         let mtime = requested_mtime(&req);
@@ -93,6 +99,78 @@ impl DavService {
             response.headers_mut().insert("cache-control", HeaderValue::from_static("no-store"));
         }
         response
+    }
+
+    async fn propfind<B>(&self, req: Request<B>, who: &Principal) -> Response<Body>
+    where
+        B: http_body::Body,
+        B::Error: std::error::Error + Send + Sync + 'static,
+    {
+        if !has_finite_depth(req.headers()) {
+            return finite_depth_refusal();
+        }
+        let with_children = req.headers().get("depth").is_some_and(|d| d.as_bytes() == b"1");
+        let Ok(target) = fs::segments(&self.dav_path(&req)) else {
+            return plain(StatusCode::NOT_FOUND, "not found");
+        };
+        let body = match Limited::new(req.into_body(), MAX_PROPFIND_BODY).collect().await {
+            Ok(collected) => collected.to_bytes(),
+            Err(_) => return plain(StatusCode::PAYLOAD_TOO_LARGE, "PROPFIND body too large"),
+        };
+        let request = match propfind::parse(&body) {
+            Ok(request) => request,
+            Err(reason) => return plain(StatusCode::BAD_REQUEST, reason),
+        };
+        fs::blocking(|| self.propfind_answer(who.space, &target, with_children, &request))
+    }
+
+    fn propfind_answer(
+        &self,
+        space: SpaceId,
+        target: &[String],
+        with_children: bool,
+        request: &propfind::Request,
+    ) -> Response<Body> {
+        let answer = (|| {
+            let target = ruche_store::normalize_path(target)?;
+            let node = self.store.lookup(space, &target)?;
+            let with_children = with_children && node.is_dir;
+            let children =
+                if with_children { self.store.children(node.id)? } else { Vec::new() };
+            let ctx = propfind::Context {
+                store: &self.store,
+                prefix: &self.prefix,
+                space: self.store.space(space)?,
+                locks: self.store.locks(space)?,
+                dead: propfind::load_dead_props(&self.store, &node, with_children)?,
+            };
+            let mut entries = Vec::with_capacity(children.len() + 1);
+            for child in children {
+                let mut segments = target.clone();
+                segments.push(child.name.clone());
+                entries.push(propfind::Entry { node: child, segments });
+            }
+            entries.insert(0, propfind::Entry { node, segments: target });
+            Ok::<_, StoreError>(propfind::render(&ctx, request, &entries))
+        })();
+        match answer {
+            Ok(xml) => {
+                let mut response = Response::new(Body::from(xml));
+                *response.status_mut() = StatusCode::MULTI_STATUS;
+                response.headers_mut().insert(
+                    "content-type",
+                    HeaderValue::from_static("application/xml; charset=utf-8"),
+                );
+                response
+            }
+            Err(StoreError::NotFound { .. } | StoreError::InvalidName { .. }) => {
+                plain(StatusCode::NOT_FOUND, "not found")
+            }
+            Err(error) => {
+                tracing::error!(%error, "PROPFIND failed");
+                plain(StatusCode::INTERNAL_SERVER_ERROR, "internal error")
+            }
+        }
     }
 
     fn handler(&self, who: &Principal, mtime: Option<Timestamp>) -> DavHandler {
@@ -147,6 +225,12 @@ impl DavService {
             headers.insert("oc-fileid", value);
         }
     }
+}
+
+fn plain(status: StatusCode, text: &str) -> Response<Body> {
+    let mut response = Response::new(Body::from(format!("{text}\n")));
+    *response.status_mut() = status;
+    response
 }
 
 fn root() -> DavPath {

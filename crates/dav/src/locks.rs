@@ -8,7 +8,6 @@ use dav_server::davpath::DavPath;
 use dav_server::ls::{DavLock, DavLockSystem, LsFuture};
 use futures_util::FutureExt;
 use ruche_store::{LockRecord, SpaceId, Store, Timestamp};
-use percent_encoding::{utf8_percent_encode, AsciiSet, CONTROLS};
 use xmltree::Element;
 
 use crate::fs::{blocking, segments};
@@ -23,7 +22,7 @@ pub struct StoreLocks {
 }
 
 /// A lock's path as stored: normalised segments joined by `/`, without slashes at the ends.
-fn lock_key(path: &DavPath) -> String {
+pub(crate) fn lock_key(path: &DavPath) -> String {
     let segments = segments(path).unwrap_or_default();
     segments
         .iter()
@@ -40,33 +39,14 @@ fn is_ancestor_or_self(ancestor: &str, path: &str) -> bool {
 }
 
 /// Whether `lock` covers `path`: it is on it, or deep on a folder above it.
-fn covers(lock: &LockRecord, path: &str) -> bool {
+pub(crate) fn covers(lock: &LockRecord, path: &str) -> bool {
     lock.path == path || (lock.deep && is_ancestor_or_self(&lock.path, path))
 }
 
-/// Characters escaped in a path segment of a URL.
-const SEGMENT: &AsciiSet = &CONTROLS
-    .add(b' ')
-    .add(b'"')
-    .add(b'#')
-    .add(b'%')
-    .add(b'<')
-    .add(b'>')
-    .add(b'?')
-    .add(b'[')
-    .add(b']')
-    .add(b'^')
-    .add(b'`')
-    .add(b'{')
-    .add(b'|')
-    .add(b'}')
-    .add(b'/');
-
 /// Rebuilds the request path of a stored lock, under the handler's URL prefix.
 fn lock_path(prefix: &str, key: &str) -> Option<DavPath> {
-    let encoded: Vec<String> =
-        key.split('/').map(|s| utf8_percent_encode(s, SEGMENT).to_string()).collect();
-    let mut path = DavPath::new(&format!("{prefix}/{}", encoded.join("/"))).ok()?;
+    let segments: Vec<&str> = key.split('/').filter(|s| !s.is_empty()).collect();
+    let mut path = DavPath::new(&crate::href::href(prefix, &segments, false)).ok()?;
     path.set_prefix(prefix).ok()?;
     Some(path)
 }
@@ -92,10 +72,21 @@ fn to_dav_lock(prefix: &str, record: &LockRecord) -> DavLock {
     }
 }
 
+/// Serialises the `owner` element of a LOCK request. dav-server hands it over with the
+/// `D` prefix but without the declaration binding it, which the writer needs.
 fn owner_xml(owner: Option<&Element>) -> Option<Vec<u8>> {
+    let mut owner = owner?.clone();
+    let mut namespaces = owner.namespaces.take().unwrap_or_else(xmltree::Namespace::empty);
+    namespaces.put("D", "DAV:");
+    owner.namespaces = Some(namespaces);
     let mut xml = Vec::new();
-    owner?.write(&mut xml).ok()?;
-    Some(xml)
+    match owner.write(&mut xml) {
+        Ok(()) => Some(xml),
+        Err(error) => {
+            tracing::debug!(%error, "lock owner not kept");
+            None
+        }
+    }
 }
 
 /// The first lock that stands in the way of a request on `path` holding `tokens`.

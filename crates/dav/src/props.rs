@@ -15,7 +15,7 @@ pub const OC_NS: &str = "http://owncloud.org/ns";
 const MS_NS: &str = "urn:schemas-microsoft-com:";
 
 /// The value of a live ownCloud property of `node`, if `name` is one.
-fn live_value(node: &Node, name: &str) -> Option<String> {
+pub(crate) fn live_value(node: &Node, name: &str) -> Option<String> {
     let value = match name {
         "fileid" => node.id.0.to_string(),
         "id" => format!("{:08}ruche", node.id.0),

@@ -33,7 +33,7 @@ pub use error::{Result, StoreError};
 pub use model::{
     AppPassword, DeadProp, LockRecord, Node, NodeId, Space, SpaceId, Timestamp, User, UserId,
 };
-pub use name::{normalize as normalize_name, MAX_NAME_BYTES};
+pub use name::{normalize as normalize_name, normalize_path, MAX_NAME_BYTES};
 pub use props::PropChange;
 pub use tree::CommitOptions;
 

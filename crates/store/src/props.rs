@@ -35,6 +35,25 @@ impl Store {
         Ok(rows.collect::<rusqlite::Result<Vec<_>>>()?)
     }
 
+    /// The dead properties of every child of `folder`, in one query, for listings.
+    pub fn dead_props_of_children(&self, folder: NodeId) -> Result<Vec<(NodeId, DeadProp)>> {
+        let conn = self.db.reader();
+        let mut stmt = conn.prepare_cached(
+            "SELECT dead_props.node_id, namespace, dead_props.name, xml
+             FROM dead_props JOIN nodes ON nodes.id = dead_props.node_id
+             WHERE nodes.parent_id = ?1",
+        )?;
+        let rows = stmt.query_map([folder.0], |r| {
+            let prop = DeadProp {
+                namespace: r.get(1)?,
+                name: r.get(2)?,
+                xml: r.get(3)?,
+            };
+            Ok((NodeId(r.get(0)?), prop))
+        })?;
+        Ok(rows.collect::<rusqlite::Result<Vec<_>>>()?)
+    }
+
     /// One dead property of a node.
     pub fn dead_prop(&self, node: NodeId, namespace: &str, name: &str) -> Result<Option<Vec<u8>>> {
         let conn = self.db.reader();

@@ -243,6 +243,11 @@ impl Store {
         Ok(nodes.collect::<rusqlite::Result<Vec<_>>>()?)
     }
 
+    /// Bytes of content in `node` and everything below it.
+    pub fn tree_size(&self, node: NodeId) -> Result<u64> {
+        subtree_size(&self.db.reader(), node)
+    }
+
     /// Creates a folder at `path`; its parent must exist.
     pub fn create_folder<S: AsRef<str>>(&self, space: SpaceId, path: &[S]) -> Result<Node> {
         let path = normalize_path(path)?;
