@@ -528,3 +528,150 @@ fn copy_subtree(
     Ok(copy)
 }
 
+
+#[cfg(test)]
+mod tests {
+    use std::io::Read;
+
+    use super::*;
+    use crate::{StoreConfig, User};
+
+    fn store_with_user(quota: Option<u64>) -> (tempfile::TempDir, Store, User) {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let store = Store::open(StoreConfig {
+            data_dir: dir.path().to_owned(),
+            default_quota: quota,
+        })
+        .expect("store opens");
+        let user = store.create_user("alice", "hash", false).expect("user created");
+        (dir, store, user)
+    }
+
+    fn put(store: &Store, user: &User, path: &[&str], content: &[u8]) -> Result<Node> {
+        let mut upload = store.begin_upload(user.space)?;
+        upload.write(content)?;
+        store.commit_upload(user.space, path, upload, CommitOptions::default())
+    }
+
+    fn read(store: &Store, node: &Node) -> Vec<u8> {
+        let mut content = Vec::new();
+        store.open_content(node).unwrap().read_to_end(&mut content).unwrap();
+        content
+    }
+
+    #[test]
+    fn a_file_keeps_its_id_across_renames_and_moves() {
+        let (_dir, store, user) = store_with_user(None);
+        store.create_folder(user.space, &["a"]).unwrap();
+        store.create_folder(user.space, &["b"]).unwrap();
+        let file = put(&store, &user, &["a", "x.txt"], b"hello").unwrap();
+        let moved = store.move_node(user.space, &["a", "x.txt"], &["b", "y.txt"], false).unwrap();
+        assert_eq!(moved.id, file.id);
+        assert_eq!(read(&store, &moved), b"hello");
+        assert!(store.lookup(user.space, &["a", "x.txt"]).is_err());
+    }
+
+    #[test]
+    fn a_change_deep_down_moves_every_folder_etag_above_it() {
+        let (_dir, store, user) = store_with_user(None);
+        store.create_folder(user.space, &["a"]).unwrap();
+        store.create_folder(user.space, &["a", "b"]).unwrap();
+        let root_before = store.lookup::<&str>(user.space, &[]).unwrap().etag();
+        let a_before = store.lookup(user.space, &["a"]).unwrap().etag();
+        put(&store, &user, &["a", "b", "f"], b"x").unwrap();
+        assert_ne!(store.lookup::<&str>(user.space, &[]).unwrap().etag(), root_before);
+        assert_ne!(store.lookup(user.space, &["a"]).unwrap().etag(), a_before);
+    }
+
+    #[test]
+    fn an_overwrite_keeps_the_previous_content_as_a_version() {
+        let (_dir, store, user) = store_with_user(None);
+        put(&store, &user, &["f"], b"one").unwrap();
+        let node = put(&store, &user, &["f"], b"two").unwrap();
+        assert_eq!(read(&store, &node), b"two");
+        let versions: i64 = store
+            .db
+            .reader()
+            .query_row("SELECT COUNT(*) FROM versions WHERE node_id = ?1", [node.id.0], |r| {
+                r.get(0)
+            })
+            .unwrap();
+        assert_eq!(versions, 1);
+    }
+
+    #[test]
+    fn a_write_past_the_quota_changes_nothing() {
+        let (_dir, store, user) = store_with_user(Some(100));
+        put(&store, &user, &["f"], &[1; 60]).unwrap();
+        let refused = put(&store, &user, &["f2"], &[2; 60]);
+        assert!(matches!(refused, Err(StoreError::QuotaExceeded { .. })));
+        assert!(store.lookup(user.space, &["f2"]).is_err());
+        assert_eq!(store.space(user.space).unwrap().used, 60);
+        // Replacing the file by a smaller one fits.
+        put(&store, &user, &["f"], &[3; 90]).unwrap();
+        assert_eq!(store.space(user.space).unwrap().used, 90);
+    }
+
+    #[test]
+    fn large_contents_go_to_blob_files_and_identical_ones_are_stored_once() {
+        let (dir, store, user) = store_with_user(None);
+        let big = vec![7u8; crate::INLINE_MAX + 1];
+        let first = put(&store, &user, &["a"], &big).unwrap();
+        let second = put(&store, &user, &["b"], &big).unwrap();
+        assert_eq!(first.content, second.content);
+        assert_eq!(read(&store, &second), big);
+        let blob_files = walk_files(&dir.path().join("blobs"));
+        assert_eq!(blob_files, 1);
+        assert_eq!(walk_files(&dir.path().join("tmp")), 0);
+    }
+
+    fn walk_files(dir: &std::path::Path) -> usize {
+        let Ok(entries) = std::fs::read_dir(dir) else { return 0 };
+        entries
+            .flatten()
+            .map(|e| if e.path().is_dir() { walk_files(&e.path()) } else { 1 })
+            .sum()
+    }
+
+    #[test]
+    fn an_abandoned_upload_leaves_no_file_and_the_old_content() {
+        let (dir, store, user) = store_with_user(None);
+        put(&store, &user, &["f"], b"old").unwrap();
+        let mut upload = store.begin_upload(user.space).unwrap();
+        upload.write(&vec![1u8; crate::INLINE_MAX * 2]).unwrap();
+        drop(upload);
+        assert_eq!(walk_files(&dir.path().join("tmp")), 0);
+        let node = store.lookup(user.space, &["f"]).unwrap();
+        assert_eq!(read(&store, &node), b"old");
+    }
+
+    #[test]
+    fn nfd_names_find_their_nfc_file() {
+        let (_dir, store, user) = store_with_user(None);
+        put(&store, &user, &["\u{e9}t\u{e9}.txt"], b"x").unwrap();
+        assert!(store.lookup(user.space, &["e\u{301}te\u{301}.txt"]).is_ok());
+    }
+
+    #[test]
+    fn a_folder_cannot_move_into_itself() {
+        let (_dir, store, user) = store_with_user(None);
+        store.create_folder(user.space, &["a"]).unwrap();
+        store.create_folder(user.space, &["a", "b"]).unwrap();
+        let refused = store.move_node(user.space, &["a"], &["a", "b", "c"], false);
+        assert!(matches!(refused, Err(StoreError::IntoItself { .. })));
+    }
+
+    #[test]
+    fn copies_share_content_and_count_against_the_quota() {
+        let (_dir, store, user) = store_with_user(None);
+        store.create_folder(user.space, &["a"]).unwrap();
+        put(&store, &user, &["a", "f"], b"12345").unwrap();
+        let copy = store.copy_node(user.space, &["a"], &["b"], false).unwrap();
+        assert!(copy.is_dir);
+        let file = store.lookup(user.space, &["b", "f"]).unwrap();
+        assert_eq!(read(&store, &file), b"12345");
+        assert_eq!(store.space(user.space).unwrap().used, 10);
+        store.remove(user.space, &["a"]).unwrap();
+        assert_eq!(store.space(user.space).unwrap().used, 5);
+    }
+}
