@@ -20,7 +20,9 @@ pub(crate) struct ReadFile {
 
 impl fmt::Debug for ReadFile {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("ReadFile").field("node", &self.node.id).finish()
+        f.debug_struct("ReadFile")
+            .field("node", &self.node.id)
+            .finish()
     }
 }
 
@@ -85,7 +87,9 @@ pub(crate) struct WriteFile {
 
 impl fmt::Debug for WriteFile {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("WriteFile").field("path", &self.path).finish()
+        f.debug_struct("WriteFile")
+            .field("path", &self.path)
+            .finish()
     }
 }
 
@@ -114,7 +118,10 @@ impl WriteFile {
 
 impl DavFile for WriteFile {
     fn metadata(&mut self) -> FsFuture<'_, Box<dyn DavMetaData>> {
-        let node = self.committed.clone().unwrap_or_else(|| self.provisional_node());
+        let node = self
+            .committed
+            .clone()
+            .unwrap_or_else(|| self.provisional_node());
         let meta: Box<dyn DavMetaData> = Box::new(NodeMeta(node));
         async move { Ok(meta) }.boxed()
     }
@@ -164,8 +171,11 @@ impl DavFile for WriteFile {
                 modified: self.modified,
                 author: Some(self.author),
             };
-            let node = blocking(|| self.store.commit_upload(self.space, &self.path, upload, options))
-                .map_err(fs_error)?;
+            let node = blocking(|| {
+                self.store
+                    .commit_upload(self.space, &self.path, upload, options)
+            })
+            .map_err(fs_error)?;
             self.committed = Some(node);
             Ok(())
         }

@@ -45,7 +45,11 @@ pub(crate) fn fs_error(error: StoreError) -> FsError {
 /// the drive could hold.
 pub(crate) fn segments(path: &DavPath) -> FsResult<Vec<String>> {
     let raw = std::str::from_utf8(path.as_bytes()).map_err(|_| FsError::NotFound)?;
-    Ok(raw.split('/').filter(|s| !s.is_empty()).map(str::to_owned).collect())
+    Ok(raw
+        .split('/')
+        .filter(|s| !s.is_empty())
+        .map(str::to_owned)
+        .collect())
 }
 
 /// One user's view of one space, for the length of one request.
@@ -99,7 +103,11 @@ impl DriveFs {
 }
 
 impl DavFileSystem for DriveFs {
-    fn open<'a>(&'a self, path: &'a DavPath, options: OpenOptions) -> FsFuture<'a, Box<dyn DavFile>> {
+    fn open<'a>(
+        &'a self,
+        path: &'a DavPath,
+        options: OpenOptions,
+    ) -> FsFuture<'a, Box<dyn DavFile>> {
         async move { self.open_sync(path, options) }.boxed()
     }
 

@@ -23,9 +23,9 @@ use std::sync::Arc;
 
 use dav_server::davpath::DavPath;
 use dav_server::DavHandler;
+use http::{HeaderMap, HeaderValue, Method, Request, Response, StatusCode};
 use http_body_util::{BodyExt, Limited};
 use ruche_store::StoreError;
-use http::{HeaderMap, HeaderValue, Method, Request, Response, StatusCode};
 use ruche_store::{SpaceId, Store, Timestamp, UserId};
 
 pub use dav_server::body::Body;
@@ -84,19 +84,29 @@ impl DavService {
 
         let status = response.status();
         if status.is_success() {
-            let written = if method == Method::PUT { target } else { destination };
+            let written = if method == Method::PUT {
+                target
+            } else {
+                destination
+            };
             if let Some(path) = written.filter(|_| writes_node(&method)) {
                 self.add_node_headers(response.headers_mut(), who.space, &path);
             }
             if method == Method::PUT && mtime.is_some() {
-                response.headers_mut().insert("x-oc-mtime", HeaderValue::from_static("accepted"));
+                response
+                    .headers_mut()
+                    .insert("x-oc-mtime", HeaderValue::from_static("accepted"));
             }
         }
         if method == Method::OPTIONS {
-            response.headers_mut().insert("ms-author-via", HeaderValue::from_static("DAV"));
+            response
+                .headers_mut()
+                .insert("ms-author-via", HeaderValue::from_static("DAV"));
         }
         if status.is_client_error() {
-            response.headers_mut().insert("cache-control", HeaderValue::from_static("no-store"));
+            response
+                .headers_mut()
+                .insert("cache-control", HeaderValue::from_static("no-store"));
         }
         response
     }
@@ -109,11 +119,17 @@ impl DavService {
         if !has_finite_depth(req.headers()) {
             return finite_depth_refusal();
         }
-        let with_children = req.headers().get("depth").is_some_and(|d| d.as_bytes() == b"1");
+        let with_children = req
+            .headers()
+            .get("depth")
+            .is_some_and(|d| d.as_bytes() == b"1");
         let Ok(target) = fs::segments(&self.dav_path(&req)) else {
             return plain(StatusCode::NOT_FOUND, "not found");
         };
-        let body = match Limited::new(req.into_body(), MAX_PROPFIND_BODY).collect().await {
+        let body = match Limited::new(req.into_body(), MAX_PROPFIND_BODY)
+            .collect()
+            .await
+        {
             Ok(collected) => collected.to_bytes(),
             Err(_) => return plain(StatusCode::PAYLOAD_TOO_LARGE, "PROPFIND body too large"),
         };
@@ -135,8 +151,11 @@ impl DavService {
             let target = ruche_store::normalize_path(target)?;
             let node = self.store.lookup(space, &target)?;
             let with_children = with_children && node.is_dir;
-            let children =
-                if with_children { self.store.children(node.id)? } else { Vec::new() };
+            let children = if with_children {
+                self.store.children(node.id)?
+            } else {
+                Vec::new()
+            };
             let ctx = propfind::Context {
                 store: &self.store,
                 prefix: &self.prefix,
@@ -148,9 +167,18 @@ impl DavService {
             for child in children {
                 let mut segments = target.clone();
                 segments.push(child.name.clone());
-                entries.push(propfind::Entry { node: child, segments });
+                entries.push(propfind::Entry {
+                    node: child,
+                    segments,
+                });
             }
-            entries.insert(0, propfind::Entry { node, segments: target });
+            entries.insert(
+                0,
+                propfind::Entry {
+                    node,
+                    segments: target,
+                },
+            );
             Ok::<_, StoreError>(propfind::render(&ctx, request, &entries))
         })();
         match answer {
@@ -245,7 +273,10 @@ fn writes_node(method: &Method) -> bool {
 /// a whole drive in one answer, which RFC 4918 lets a server refuse.
 fn has_finite_depth(headers: &HeaderMap) -> bool {
     matches!(
-        headers.get("depth").and_then(|v| v.to_str().ok()).map(str::trim),
+        headers
+            .get("depth")
+            .and_then(|v| v.to_str().ok())
+            .map(str::trim),
         Some("0") | Some("1")
     )
 }
@@ -270,7 +301,7 @@ fn requested_mtime<B>(req: &Request<B>) -> Option<Timestamp> {
     let raw = req.headers().get("x-oc-mtime")?.to_str().ok()?.trim();
     let secs: f64 = raw.parse().ok()?;
     let valid = secs.is_finite() && (0.0..=4.0e11).contains(&secs);
-    valid.then(|| Timestamp((secs * 1e9) as i64))
+    valid.then_some(Timestamp((secs * 1e9) as i64))
 }
 
 #[cfg(test)]
@@ -290,9 +321,15 @@ mod tests {
     #[test]
     fn oc_mtime_accepts_seconds_and_refuses_nonsense() {
         let put = |v: &str| {
-            Request::put("/dav/a").header("x-oc-mtime", v).body(()).expect("request builds")
+            Request::put("/dav/a")
+                .header("x-oc-mtime", v)
+                .body(())
+                .expect("request builds")
         };
-        assert_eq!(requested_mtime(&put("1700000000")), Some(Timestamp::from_secs(1_700_000_000)));
+        assert_eq!(
+            requested_mtime(&put("1700000000")),
+            Some(Timestamp::from_secs(1_700_000_000))
+        );
         assert_eq!(requested_mtime(&put("-5")), None);
         assert_eq!(requested_mtime(&put("soon")), None);
     }

@@ -76,7 +76,10 @@ fn to_dav_lock(prefix: &str, record: &LockRecord) -> DavLock {
 /// `D` prefix but without the declaration binding it, which the writer needs.
 fn owner_xml(owner: Option<&Element>) -> Option<Vec<u8>> {
     let mut owner = owner?.clone();
-    let mut namespaces = owner.namespaces.take().unwrap_or_else(xmltree::Namespace::empty);
+    let mut namespaces = owner
+        .namespaces
+        .take()
+        .unwrap_or_else(xmltree::Namespace::empty);
     namespaces.put("D", "DAV:");
     owner.namespaces = Some(namespaces);
     let mut xml = Vec::new();
@@ -101,7 +104,7 @@ fn blocking_lock(
     shared_ok: bool,
 ) -> Option<LockRecord> {
     let held = |l: &LockRecord| {
-        tokens.iter().any(|t| *t == l.token)
+        tokens.contains(&l.token)
             && (ignore_principal || principal == l.principal.as_deref())
     };
     let relevant = locks
@@ -225,17 +228,20 @@ impl DavLockSystem for StoreLocks {
             }
             Err(error) => {
                 tracing::error!(%error, "reading locks failed");
-                Err(to_dav_lock(&self.prefix, &LockRecord {
-                    token: String::new(),
-                    space: self.space,
-                    path: key,
-                    principal: None,
-                    owner_xml: None,
-                    timeout_secs: None,
-                    expires: None,
-                    shared: false,
-                    deep: false,
-                }))
+                Err(to_dav_lock(
+                    &self.prefix,
+                    &LockRecord {
+                        token: String::new(),
+                        space: self.space,
+                        path: key,
+                        principal: None,
+                        owner_xml: None,
+                        timeout_secs: None,
+                        expires: None,
+                        shared: false,
+                        deep: false,
+                    },
+                ))
             }
         };
         async move { answer }.boxed()
@@ -244,7 +250,11 @@ impl DavLockSystem for StoreLocks {
     fn discover(&self, path: &DavPath) -> LsFuture<'_, Vec<DavLock>> {
         let key = lock_key(path);
         let locks = blocking(|| self.store.locks(self.space)).unwrap_or_default();
-        let found = locks.iter().filter(|l| covers(l, &key)).map(|l| to_dav_lock(&self.prefix, l)).collect();
+        let found = locks
+            .iter()
+            .filter(|l| covers(l, &key))
+            .map(|l| to_dav_lock(&self.prefix, l))
+            .collect();
         async move { found }.boxed()
     }
 

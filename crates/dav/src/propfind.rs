@@ -130,7 +130,11 @@ pub(crate) fn render(ctx: &Context<'_>, request: &Request, entries: &[Entry]) ->
 }
 
 fn render_entry(ctx: &Context<'_>, request: &Request, entry: &Entry, out: &mut String) {
-    let dead = ctx.dead.get(&entry.node.id).map(Vec::as_slice).unwrap_or(&[]);
+    let dead = ctx
+        .dead
+        .get(&entry.node.id)
+        .map(Vec::as_slice)
+        .unwrap_or(&[]);
     let _ = write!(
         out,
         "<D:response><D:href>{}</D:href>",
@@ -160,8 +164,9 @@ fn render_entry(ctx: &Context<'_>, request: &Request, entry: &Entry, out: &mut S
             for prop in names {
                 if let Some(value) = live_value(ctx, entry, prop) {
                     element(&mut found, prop, &value);
-                } else if let Some(stored) =
-                    dead.iter().find(|d| d.namespace == prop.ns && d.name == prop.name)
+                } else if let Some(stored) = dead
+                    .iter()
+                    .find(|d| d.namespace == prop.ns && d.name == prop.name)
                 {
                     found.push_str(stored_element(&stored.xml));
                 } else {
@@ -206,7 +211,10 @@ fn element(out: &mut String, prop: &PropName, value: &str) {
 fn stored_element(xml: &[u8]) -> &str {
     let text = std::str::from_utf8(xml).unwrap_or("");
     let text = text.trim_start();
-    match text.strip_prefix("<?xml").and_then(|rest| rest.split_once("?>")) {
+    match text
+        .strip_prefix("<?xml")
+        .and_then(|rest| rest.split_once("?>"))
+    {
         Some((_, element)) => element.trim_start(),
         None => text,
     }
@@ -231,9 +239,11 @@ fn dav_value(ctx: &Context<'_>, entry: &Entry, name: &str) -> Option<String> {
         "creationdate" => rfc3339(node.created),
         "getcontentlength" if !node.is_dir => node.size.to_string(),
         "getcontenttype" if node.is_dir => "httpd/unix-directory".to_owned(),
-        "getcontenttype" => {
-            escape(mime_guess::from_path(&node.name).first_or_octet_stream().essence_str())
-        }
+        "getcontenttype" => escape(
+            mime_guess::from_path(&node.name)
+                .first_or_octet_stream()
+                .essence_str(),
+        ),
         "getetag" => format!("\"{}\"", node.etag()),
         "getlastmodified" => httpdate::fmt_http_date(node.modified.into()),
         "resourcetype" if node.is_dir => "<D:collection/>".to_owned(),
@@ -336,9 +346,12 @@ mod tests {
 
     #[test]
     fn named_properties_keep_their_namespaces() {
-        let body = br#"<?xml version="1.0"?><d:propfind xmlns:d="DAV:" xmlns:oc="http://owncloud.org/ns">
+        let body =
+            br#"<?xml version="1.0"?><d:propfind xmlns:d="DAV:" xmlns:oc="http://owncloud.org/ns">
             <d:prop><d:getetag/><oc:fileid/><x xmlns=""/></d:prop></d:propfind>"#;
-        let Ok(Request::Props(names)) = parse(body) else { panic!("not parsed") };
+        let Ok(Request::Props(names)) = parse(body) else {
+            panic!("not parsed")
+        };
         assert_eq!(names[0], PropName::new("DAV:", "getetag"));
         assert_eq!(names[1], PropName::new(OC_NS, "fileid"));
         assert_eq!(names[2], PropName::new("", "x"));
@@ -360,7 +373,13 @@ mod tests {
     #[test]
     fn creation_dates_are_rfc3339() {
         assert_eq!(rfc3339(Timestamp::from_secs(0)), "1970-01-01T00:00:00Z");
-        assert_eq!(rfc3339(Timestamp::from_secs(1_767_225_600)), "2026-01-01T00:00:00Z");
-        assert_eq!(rfc3339(Timestamp::from_secs(951_782_400)), "2000-02-29T00:00:00Z");
+        assert_eq!(
+            rfc3339(Timestamp::from_secs(1_767_225_600)),
+            "2026-01-01T00:00:00Z"
+        );
+        assert_eq!(
+            rfc3339(Timestamp::from_secs(951_782_400)),
+            "2000-02-29T00:00:00Z"
+        );
     }
 }

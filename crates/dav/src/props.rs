@@ -76,8 +76,11 @@ pub(crate) fn patch(
         return Ok(patch
             .into_iter()
             .map(|(_, prop)| {
-                let status =
-                    if is_live(&prop) { StatusCode::FORBIDDEN } else { StatusCode::FAILED_DEPENDENCY };
+                let status = if is_live(&prop) {
+                    StatusCode::FORBIDDEN
+                } else {
+                    StatusCode::FAILED_DEPENDENCY
+                };
                 (status, without_value(prop))
             })
             .collect());
@@ -103,7 +106,9 @@ pub(crate) fn patch(
             xml,
         }));
     }
-    store.patch_dead_props(node.id, &changes).map_err(fs_error)?;
+    store
+        .patch_dead_props(node.id, &changes)
+        .map_err(fs_error)?;
     if let Some(time) = modified {
         store.set_modified(node.id, time.into()).map_err(fs_error)?;
     }
@@ -129,7 +134,10 @@ mod tests {
     #[test]
     fn text_is_read_from_a_property_element() {
         let xml = br#"<Z:Win32LastModifiedTime xmlns:Z="urn:schemas-microsoft-com:">Thu, 01 Jan 2026 10:00:00 GMT</Z:Win32LastModifiedTime>"#;
-        assert_eq!(text_of(xml).as_deref(), Some("Thu, 01 Jan 2026 10:00:00 GMT"));
+        assert_eq!(
+            text_of(xml).as_deref(),
+            Some("Thu, 01 Jan 2026 10:00:00 GMT")
+        );
     }
 
     #[test]

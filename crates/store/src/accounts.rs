@@ -70,7 +70,9 @@ impl Store {
                 params![name, password_hash, is_admin, now.as_secs()],
             )?;
             let user = UserId(tx.last_insert_rowid());
-            let quota = self.default_quota.map(|q| i64::try_from(q).unwrap_or(i64::MAX));
+            let quota = self
+                .default_quota
+                .map(|q| i64::try_from(q).unwrap_or(i64::MAX));
             tx.execute(
                 "INSERT INTO spaces (name, owner_id, quota_bytes) VALUES (?1, ?2, ?3)",
                 params![name, user.0, quota],
@@ -84,7 +86,10 @@ impl Store {
                 params![space.0, now.0, change],
             )?;
             let root = NodeId(tx.last_insert_rowid());
-            tx.execute("UPDATE spaces SET root_id = ?2 WHERE id = ?1", params![space.0, root.0])?;
+            tx.execute(
+                "UPDATE spaces SET root_id = ?2 WHERE id = ?1",
+                params![space.0, root.0],
+            )?;
             Ok(User {
                 id: user,
                 name: name.to_owned(),
@@ -275,7 +280,10 @@ impl Store {
             if expires_at <= now {
                 return Ok(RefreshOutcome::Invalid);
             }
-            tx.execute("UPDATE refresh_tokens SET used = 1 WHERE digest = ?1", [digest])?;
+            tx.execute(
+                "UPDATE refresh_tokens SET used = 1 WHERE digest = ?1",
+                [digest],
+            )?;
             Ok(RefreshOutcome::Valid {
                 user: UserId(user),
                 family,
@@ -324,7 +332,9 @@ impl Store {
     pub fn setting_or_insert(&self, key: &str, make: impl FnOnce() -> String) -> Result<String> {
         self.write(|tx| {
             let existing: Option<String> = tx
-                .query_row("SELECT value FROM settings WHERE key = ?1", [key], |r| r.get(0))
+                .query_row("SELECT value FROM settings WHERE key = ?1", [key], |r| {
+                    r.get(0)
+                })
                 .optional()?;
             if let Some(value) = existing {
                 return Ok(value);

@@ -25,7 +25,9 @@ impl ContentHash {
     pub fn from_hex(hex: String) -> Result<ContentHash> {
         let valid = hex.len() == 64 && hex.bytes().all(|b| b.is_ascii_hexdigit());
         if !valid {
-            return Err(StoreError::Corrupt(format!("malformed content hash {hex:?}")));
+            return Err(StoreError::Corrupt(format!(
+                "malformed content hash {hex:?}"
+            )));
         }
         Ok(ContentHash(hex))
     }
@@ -137,7 +139,9 @@ pub struct Upload {
 
 impl fmt::Debug for Upload {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("Upload").field("len", &self.len).finish_non_exhaustive()
+        f.debug_struct("Upload")
+            .field("len", &self.len)
+            .finish_non_exhaustive()
     }
 }
 
@@ -244,7 +248,8 @@ impl TempFile {
         let Some(file) = &mut self.file else {
             return Err(StoreError::Corrupt("write after sync".into()));
         };
-        file.write_all(data).map_err(|e| StoreError::io(&self.path, e))
+        file.write_all(data)
+            .map_err(|e| StoreError::io(&self.path, e))
     }
 
     fn sync(mut self) -> Result<TempFile> {

@@ -81,7 +81,10 @@ fn migrate(conn: &mut Connection) -> Result<()> {
         )?;
         if !applied {
             tx.execute_batch(sql)?;
-            tx.execute("INSERT INTO schema_migrations (version) VALUES (?1)", [version])?;
+            tx.execute(
+                "INSERT INTO schema_migrations (version) VALUES (?1)",
+                [version],
+            )?;
             tracing::info!(version, "applied schema migration");
         }
         tx.commit()?;

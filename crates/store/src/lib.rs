@@ -59,7 +59,9 @@ pub struct Store {
 
 impl std::fmt::Debug for Store {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Store").field("data_dir", &self.data_dir).finish_non_exhaustive()
+        f.debug_struct("Store")
+            .field("data_dir", &self.data_dir)
+            .finish_non_exhaustive()
     }
 }
 
@@ -100,7 +102,10 @@ impl Store {
         match inline {
             Some(Some(bytes)) => Ok(Box::new(Cursor::new(bytes))),
             Some(None) => self.blobs.open(hash),
-            None => Err(StoreError::Corrupt(format!("content {hash} of node {} missing", node.id))),
+            None => Err(StoreError::Corrupt(format!(
+                "content {hash} of node {} missing",
+                node.id
+            ))),
         }
     }
 
@@ -128,6 +133,9 @@ impl Store {
     /// the writer included).
     pub fn write_latency(&self) -> (u64, Duration) {
         let count = self.writes.load(Ordering::Relaxed);
-        (count, Duration::from_nanos(self.write_nanos.load(Ordering::Relaxed)))
+        (
+            count,
+            Duration::from_nanos(self.write_nanos.load(Ordering::Relaxed)),
+        )
     }
 }

@@ -67,7 +67,8 @@ impl Store {
                 lock.path,
                 lock.principal,
                 lock.owner_xml,
-                lock.timeout_secs.map(|s| i64::try_from(s).unwrap_or(i64::MAX)),
+                lock.timeout_secs
+                    .map(|s| i64::try_from(s).unwrap_or(i64::MAX)),
                 lock.expires.map(|t| t.0),
                 lock.shared,
                 lock.deep,
@@ -92,12 +93,14 @@ impl Store {
             lock.timeout_secs = timeout_secs;
             lock.expires = timeout_secs
                 .map(|secs| Timestamp::now().after(std::time::Duration::from_secs(secs)));
-            tx.prepare_cached("UPDATE locks SET timeout_secs = ?2, expires_ns = ?3 WHERE token = ?1")?
-                .execute(params![
-                    token,
-                    timeout_secs.map(|s| i64::try_from(s).unwrap_or(i64::MAX)),
-                    lock.expires.map(|t| t.0)
-                ])?;
+            tx.prepare_cached(
+                "UPDATE locks SET timeout_secs = ?2, expires_ns = ?3 WHERE token = ?1",
+            )?
+            .execute(params![
+                token,
+                timeout_secs.map(|s| i64::try_from(s).unwrap_or(i64::MAX)),
+                lock.expires.map(|t| t.0)
+            ])?;
             Ok(Some(lock))
         })
     }

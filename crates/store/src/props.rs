@@ -23,8 +23,8 @@ impl Store {
     /// Every dead property of a node.
     pub fn dead_props(&self, node: NodeId) -> Result<Vec<DeadProp>> {
         let conn = self.db.reader();
-        let mut stmt = conn
-            .prepare_cached("SELECT namespace, name, xml FROM dead_props WHERE node_id = ?1")?;
+        let mut stmt =
+            conn.prepare_cached("SELECT namespace, name, xml FROM dead_props WHERE node_id = ?1")?;
         let rows = stmt.query_map([node.0], |r| {
             Ok(DeadProp {
                 namespace: r.get(0)?,

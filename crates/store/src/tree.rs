@@ -39,7 +39,9 @@ pub(crate) fn node_by_id(conn: &Connection, id: NodeId) -> Result<Option<Node>> 
 fn child(conn: &Connection, parent: NodeId, name: &str) -> Result<Option<Node>> {
     let sql = format!("SELECT {NODE_COLUMNS} FROM nodes WHERE parent_id = ?1 AND name = ?2");
     let mut stmt = conn.prepare_cached(&sql)?;
-    Ok(stmt.query_row(params![parent.0, name], node_from_row).optional()?)
+    Ok(stmt
+        .query_row(params![parent.0, name], node_from_row)
+        .optional()?)
 }
 
 fn space_root(conn: &Connection, space: SpaceId) -> Result<NodeId> {
@@ -67,9 +69,7 @@ fn resolve(conn: &Connection, space: SpaceId, path: &[String]) -> Result<Node> {
 /// Resolves the folder that is to hold `path`'s last segment.
 fn resolve_parent(conn: &Connection, space: SpaceId, path: &[String]) -> Result<(Node, String)> {
     let Some((name, parent_path)) = path.split_last() else {
-        return Err(StoreError::WrongKind {
-            path: "/".into(),
-        });
+        return Err(StoreError::WrongKind { path: "/".into() });
     };
     let parent = match resolve(conn, space, parent_path) {
         Ok(parent) if parent.is_dir => parent,
@@ -154,9 +154,8 @@ fn check_quota(tx: &Transaction<'_>, space: SpaceId, delta: i64) -> Result<()> {
         return Ok(());
     }
     let mut stmt = tx.prepare_cached("SELECT quota_bytes, used_bytes FROM spaces WHERE id = ?1")?;
-    let (quota, used): (Option<i64>, i64) = stmt.query_row([space.0], |r| {
-        Ok((r.get(0)?, r.get(1)?))
-    })?;
+    let (quota, used): (Option<i64>, i64) =
+        stmt.query_row([space.0], |r| Ok((r.get(0)?, r.get(1)?)))?;
     let Some(quota) = quota else { return Ok(()) };
     let available = (quota - used).max(0);
     if delta > available {
@@ -235,8 +234,7 @@ impl Store {
 
     /// The children of a folder, sorted by name, read from the index alone.
     pub fn children(&self, folder: NodeId) -> Result<Vec<Node>> {
-        let sql =
-            format!("SELECT {NODE_COLUMNS} FROM nodes WHERE parent_id = ?1 ORDER BY name");
+        let sql = format!("SELECT {NODE_COLUMNS} FROM nodes WHERE parent_id = ?1 ORDER BY name");
         let conn = self.db.reader();
         let mut stmt = conn.prepare_cached(&sql)?;
         let nodes = stmt.query_map([folder.0], node_from_row)?;
@@ -281,7 +279,11 @@ impl Store {
     /// Starts an upload into `space`; write its bytes, then [`Store::commit_upload`].
     pub fn begin_upload(&self, space: SpaceId) -> Result<Upload> {
         let limit = self.space(space)?.quota;
-        Ok(Upload::new(self.blobs.staging_dir().to_owned(), space.0, limit))
+        Ok(Upload::new(
+            self.blobs.staging_dir().to_owned(),
+            space.0,
+            limit,
+        ))
     }
 
     /// Makes an upload the content of the file at `path`, creating the file or keeping its
@@ -319,7 +321,15 @@ impl Store {
             let change = next_change(tx)?;
             let modified = options.modified.unwrap_or_else(Timestamp::now);
             let node = match existing {
-                Some(old) => replace_content(tx, old, &staged.hash, staged.len, modified, change, options.author)?,
+                Some(old) => replace_content(
+                    tx,
+                    old,
+                    &staged.hash,
+                    staged.len,
+                    modified,
+                    change,
+                    options.author,
+                )?,
                 None => {
                     let template = Node {
                         id: NodeId(0),
@@ -370,7 +380,9 @@ impl Store {
         self.write(|tx| {
             let node = resolve(tx, space, &from)?;
             let (parent, name) = resolve_parent(tx, space, &to)?;
-            let old_parent = node.parent.ok_or(StoreError::WrongKind { path: "/".into() })?;
+            let old_parent = node
+                .parent
+                .ok_or(StoreError::WrongKind { path: "/".into() })?;
             if is_inside(tx, parent.id, node.id)? {
                 return Err(StoreError::IntoItself {
                     path: display_path(&from),
@@ -454,7 +466,11 @@ fn record_blob(
     let mut stmt = tx.prepare_cached(
         "INSERT INTO blobs (hash, size, data) VALUES (?1, ?2, ?3) ON CONFLICT (hash) DO NOTHING",
     )?;
-    stmt.execute(params![hash.as_str(), i64::try_from(len).unwrap_or(i64::MAX), inline])?;
+    stmt.execute(params![
+        hash.as_str(),
+        i64::try_from(len).unwrap_or(i64::MAX),
+        inline
+    ])?;
     Ok(())
 }
 
@@ -528,7 +544,6 @@ fn copy_subtree(
     Ok(copy)
 }
 
-
 #[cfg(test)]
 mod tests {
     use std::io::Read;
@@ -543,7 +558,9 @@ mod tests {
             default_quota: quota,
         })
         .expect("store opens");
-        let user = store.create_user("alice", "hash", false).expect("user created");
+        let user = store
+            .create_user("alice", "hash", false)
+            .expect("user created");
         (dir, store, user)
     }
 
@@ -555,7 +572,11 @@ mod tests {
 
     fn read(store: &Store, node: &Node) -> Vec<u8> {
         let mut content = Vec::new();
-        store.open_content(node).unwrap().read_to_end(&mut content).unwrap();
+        store
+            .open_content(node)
+            .unwrap()
+            .read_to_end(&mut content)
+            .unwrap();
         content
     }
 
@@ -565,7 +586,9 @@ mod tests {
         store.create_folder(user.space, &["a"]).unwrap();
         store.create_folder(user.space, &["b"]).unwrap();
         let file = put(&store, &user, &["a", "x.txt"], b"hello").unwrap();
-        let moved = store.move_node(user.space, &["a", "x.txt"], &["b", "y.txt"], false).unwrap();
+        let moved = store
+            .move_node(user.space, &["a", "x.txt"], &["b", "y.txt"], false)
+            .unwrap();
         assert_eq!(moved.id, file.id);
         assert_eq!(read(&store, &moved), b"hello");
         assert!(store.lookup(user.space, &["a", "x.txt"]).is_err());
@@ -579,7 +602,10 @@ mod tests {
         let root_before = store.lookup::<&str>(user.space, &[]).unwrap().etag();
         let a_before = store.lookup(user.space, &["a"]).unwrap().etag();
         put(&store, &user, &["a", "b", "f"], b"x").unwrap();
-        assert_ne!(store.lookup::<&str>(user.space, &[]).unwrap().etag(), root_before);
+        assert_ne!(
+            store.lookup::<&str>(user.space, &[]).unwrap().etag(),
+            root_before
+        );
         assert_ne!(store.lookup(user.space, &["a"]).unwrap().etag(), a_before);
     }
 
@@ -592,9 +618,11 @@ mod tests {
         let versions: i64 = store
             .db
             .reader()
-            .query_row("SELECT COUNT(*) FROM versions WHERE node_id = ?1", [node.id.0], |r| {
-                r.get(0)
-            })
+            .query_row(
+                "SELECT COUNT(*) FROM versions WHERE node_id = ?1",
+                [node.id.0],
+                |r| r.get(0),
+            )
             .unwrap();
         assert_eq!(versions, 1);
     }
@@ -626,10 +654,18 @@ mod tests {
     }
 
     fn walk_files(dir: &std::path::Path) -> usize {
-        let Ok(entries) = std::fs::read_dir(dir) else { return 0 };
+        let Ok(entries) = std::fs::read_dir(dir) else {
+            return 0;
+        };
         entries
             .flatten()
-            .map(|e| if e.path().is_dir() { walk_files(&e.path()) } else { 1 })
+            .map(|e| {
+                if e.path().is_dir() {
+                    walk_files(&e.path())
+                } else {
+                    1
+                }
+            })
             .sum()
     }
 
