@@ -21,10 +21,11 @@ mod props;
 
 use std::sync::Arc;
 
+use bytes::Bytes;
 use dav_server::davpath::DavPath;
 use dav_server::DavHandler;
 use http::{HeaderMap, HeaderValue, Method, Request, Response, StatusCode};
-use http_body_util::{BodyExt, Limited};
+use http_body_util::{BodyExt, Full, Limited};
 use ruche_store::StoreError;
 use ruche_store::{SpaceId, Store, Timestamp, UserId};
 
@@ -52,8 +53,8 @@ pub struct DavService {
 }
 
 const READ_BUFFER: usize = 256 * 1024;
-/// PROPFIND bodies name properties; nothing legitimate comes near this size.
-const MAX_PROPFIND_BODY: usize = 1024 * 1024;
+/// PROPFIND and PROPPATCH bodies name properties; nothing legitimate comes near this size.
+const MAX_XML_BODY: usize = 1024 * 1024;
 
 impl DavService {
     /// A service for `store`, answering under `prefix` (without a trailing slash).
@@ -71,9 +72,31 @@ impl DavService {
         B::Data: bytes::Buf + Send + 'static,
         B::Error: std::error::Error + Send + Sync + 'static,
     {
-        if req.method().as_str() == "PROPFIND" {
-            return self.propfind(req, who).await;
+        match req.method().as_str() {
+            "PROPFIND" => self.propfind(req, who).await,
+            "PROPPATCH" => {
+                let (parts, body) = req.into_parts();
+                let body = match Limited::new(body, MAX_XML_BODY).collect().await {
+                    Ok(collected) => collected.to_bytes(),
+                    Err(_) => {
+                        return plain(StatusCode::PAYLOAD_TOO_LARGE, "PROPPATCH body too large")
+                    }
+                };
+                let body = props::redirect_settable_time(&body).map_or(body, Bytes::from);
+                self.delegate(Request::from_parts(parts, Full::new(body)), who)
+                    .await
+            }
+            _ => self.delegate(req, who).await,
         }
+    }
+
+    /// Hands a request to dav-server, with the headers desktop clients expect added.
+    async fn delegate<B>(&self, req: Request<B>, who: &Principal) -> Response<Body>
+    where
+        B: http_body::Body + Send + 'static,
+        B::Data: bytes::Buf + Send + 'static,
+        B::Error: std::error::Error + Send + Sync + 'static,
+    {
         let method = req.method().clone();
         let mtime = requested_mtime(&req);
         let destination = self.destination_segments(&req);
@@ -126,10 +149,7 @@ impl DavService {
         let Ok(target) = fs::segments(&self.dav_path(&req)) else {
             return plain(StatusCode::NOT_FOUND, "not found");
         };
-        let body = match Limited::new(req.into_body(), MAX_PROPFIND_BODY)
-            .collect()
-            .await
-        {
+        let body = match Limited::new(req.into_body(), MAX_XML_BODY).collect().await {
             Ok(collected) => collected.to_bytes(),
             Err(_) => return plain(StatusCode::PAYLOAD_TOO_LARGE, "PROPFIND body too large"),
         };

@@ -104,8 +104,7 @@ fn blocking_lock(
     shared_ok: bool,
 ) -> Option<LockRecord> {
     let held = |l: &LockRecord| {
-        tokens.contains(&l.token)
-            && (ignore_principal || principal == l.principal.as_deref())
+        tokens.contains(&l.token) && (ignore_principal || principal == l.principal.as_deref())
     };
     let relevant = locks
         .iter()

@@ -13,6 +13,59 @@ use crate::fs::fs_error;
 /// Namespace of the ownCloud/Nextcloud properties.
 pub const OC_NS: &str = "http://owncloud.org/ns";
 const MS_NS: &str = "urn:schemas-microsoft-com:";
+/// Where a PROPPATCH setting `DAV:getlastmodified` is redirected, because dav-server refuses
+/// to let a file system set that live property itself.
+const SETTABLE_TIME_NS: &str = "urn:ruche:settable-live";
+
+/// Rewrites a PROPPATCH body so that a `set` of `DAV:getlastmodified` reaches the file
+/// system. Returns `None` when the body has nothing to rewrite (or is not XML at all, which
+/// dav-server will refuse by itself).
+pub(crate) fn redirect_settable_time(body: &[u8]) -> Option<Vec<u8>> {
+    let mut root = xmltree::Element::parse(Cursor::new(body)).ok()?;
+    let mut found = false;
+    for action in root.children.iter_mut().filter_map(|n| n.as_mut_element()) {
+        if action.name != "set" {
+            continue;
+        }
+        for prop in action
+            .children
+            .iter_mut()
+            .filter_map(|n| n.as_mut_element())
+        {
+            for value in prop.children.iter_mut().filter_map(|n| n.as_mut_element()) {
+                let is_time =
+                    value.name == "getlastmodified" && value.namespace.as_deref() == Some("DAV:");
+                if is_time {
+                    value.namespace = Some(SETTABLE_TIME_NS.to_owned());
+                    value.prefix = Some("R".to_owned());
+                    let mut namespaces = value
+                        .namespaces
+                        .take()
+                        .unwrap_or_else(xmltree::Namespace::empty);
+                    namespaces.put("R", SETTABLE_TIME_NS);
+                    value.namespaces = Some(namespaces);
+                    found = true;
+                }
+            }
+        }
+    }
+    if !found {
+        return None;
+    }
+    let mut out = Vec::with_capacity(body.len() + 64);
+    root.write(&mut out).ok()?;
+    Some(out)
+}
+
+/// The DAV:getlastmodified property, as the answer must name it.
+fn dav_time_prop() -> DavProp {
+    DavProp {
+        name: "getlastmodified".into(),
+        prefix: Some("D".into()),
+        namespace: Some("DAV:".into()),
+        xml: None,
+    }
+}
 
 /// The value of a live ownCloud property of `node`, if `name` is one.
 pub(crate) fn live_value(node: &Node, name: &str) -> Option<String> {
@@ -73,22 +126,26 @@ pub(crate) fn patch(
     patch: Vec<(bool, DavProp)>,
 ) -> FsResult<Vec<(StatusCode, DavProp)>> {
     if patch.iter().any(|(_, prop)| is_live(prop)) {
-        return Ok(patch
-            .into_iter()
-            .map(|(_, prop)| {
-                let status = if is_live(&prop) {
-                    StatusCode::FORBIDDEN
-                } else {
-                    StatusCode::FAILED_DEPENDENCY
-                };
-                (status, without_value(prop))
-            })
-            .collect());
+        return Ok(refuse_all(patch, is_live, StatusCode::FORBIDDEN));
     }
     let mut changes = Vec::with_capacity(patch.len());
     let mut modified = None;
     for (set, prop) in &patch {
         let namespace = prop.namespace.clone().unwrap_or_default();
+        if namespace == SETTABLE_TIME_NS {
+            let xml = prop.xml.as_deref().unwrap_or_default();
+            match text_of(xml).and_then(|t| httpdate::parse_http_date(t.trim()).ok()) {
+                Some(time) => modified = Some(time),
+                None => {
+                    return Ok(refuse_all(
+                        patch,
+                        |p| p.namespace.as_deref() == Some(SETTABLE_TIME_NS),
+                        StatusCode::CONFLICT,
+                    ))
+                }
+            }
+            continue;
+        }
         if !set {
             changes.push(PropChange::Remove {
                 namespace,
@@ -114,8 +171,35 @@ pub(crate) fn patch(
     }
     Ok(patch
         .into_iter()
-        .map(|(_, prop)| (StatusCode::OK, without_value(prop)))
+        .map(|(_, prop)| (StatusCode::OK, answer_name(prop)))
         .collect())
+}
+
+/// Fails a whole PROPPATCH: `status` for the properties `culprit` picks, 424 for the rest.
+fn refuse_all(
+    patch: Vec<(bool, DavProp)>,
+    culprit: impl Fn(&DavProp) -> bool,
+    status: StatusCode,
+) -> Vec<(StatusCode, DavProp)> {
+    patch
+        .into_iter()
+        .map(|(_, prop)| {
+            let code = if culprit(&prop) {
+                status
+            } else {
+                StatusCode::FAILED_DEPENDENCY
+            };
+            (code, answer_name(prop))
+        })
+        .collect()
+}
+
+/// The property as the answer names it: without its value, and under its real name.
+fn answer_name(prop: DavProp) -> DavProp {
+    if prop.namespace.as_deref() == Some(SETTABLE_TIME_NS) {
+        return dav_time_prop();
+    }
+    without_value(prop)
 }
 
 fn without_value(prop: DavProp) -> DavProp {
@@ -138,6 +222,19 @@ mod tests {
             text_of(xml).as_deref(),
             Some("Thu, 01 Jan 2026 10:00:00 GMT")
         );
+    }
+
+    #[test]
+    fn setting_the_modification_time_is_redirected_to_the_file_system() {
+        let body = br#"<?xml version="1.0"?><D:propertyupdate xmlns:D="DAV:"><D:set><D:prop>
+            <D:getlastmodified>Thu, 01 Jan 2026 10:00:00 GMT</D:getlastmodified>
+            </D:prop></D:set></D:propertyupdate>"#;
+        let rewritten = redirect_settable_time(body).expect("rewritten");
+        let text = String::from_utf8(rewritten).unwrap();
+        assert!(text.contains(SETTABLE_TIME_NS), "{text}");
+        assert!(text.contains("Thu, 01 Jan 2026 10:00:00 GMT"));
+        let untouched = br#"<D:propertyupdate xmlns:D="DAV:"><D:set><D:prop><x xmlns="urn:a">1</x></D:prop></D:set></D:propertyupdate>"#;
+        assert!(redirect_settable_time(untouched).is_none());
     }
 
     #[test]
