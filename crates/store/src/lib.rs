@@ -13,6 +13,7 @@
 mod accounts;
 mod blob;
 mod db;
+mod durability;
 mod error;
 mod locks;
 mod model;
@@ -53,6 +54,7 @@ pub struct Store {
     blobs: Box<dyn BlobStore>,
     default_quota: Option<u64>,
     data_dir: PathBuf,
+    durability: durability::Durability,
     writes: AtomicU64,
     write_nanos: AtomicU64,
 }
@@ -70,13 +72,15 @@ impl Store {
     pub fn open(config: StoreConfig) -> Result<Store> {
         let dir = &config.data_dir;
         std::fs::create_dir_all(dir).map_err(|e| StoreError::io(dir, e))?;
-        let db = db::Db::open(&dir.join("ruche.db"))?;
+        let db_path = dir.join("ruche.db");
+        let db = db::Db::open(&db_path)?;
         let blobs = LocalBlobs::open(dir)?;
         Ok(Store {
             db,
             blobs: Box::new(blobs),
             default_quota: config.default_quota,
             data_dir: config.data_dir,
+            durability: durability::Durability::new(&db_path),
             writes: AtomicU64::new(0),
             write_nanos: AtomicU64::new(0),
         })
@@ -116,13 +120,18 @@ impl Store {
         Ok(stmt.query_row([], |r| r.get(0))?)
     }
 
-    /// Runs `f` in one immediate write transaction, committed if it returns `Ok`.
+    /// Runs `f` in one immediate write transaction, committed if it returns `Ok`, and
+    /// returns once the commit is durable.
     fn write<T>(&self, f: impl FnOnce(&Transaction<'_>) -> Result<T>) -> Result<T> {
         let started = Instant::now();
-        let mut conn = self.db.writer();
-        let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
-        let value = f(&tx)?;
-        tx.commit()?;
+        let (value, seq) = {
+            let mut conn = self.db.writer();
+            let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+            let value = f(&tx)?;
+            tx.commit()?;
+            (value, self.durability.committed())
+        };
+        self.durability.wait(seq)?;
         let nanos = u64::try_from(started.elapsed().as_nanos()).unwrap_or(u64::MAX);
         self.writes.fetch_add(1, Ordering::Relaxed);
         self.write_nanos.fetch_add(nanos, Ordering::Relaxed);
