@@ -19,7 +19,10 @@ pub fn routes() -> Router<SharedState> {
         .route("/api/auth/refresh", post(refresh))
         .route("/api/auth/logout", post(logout))
         .route("/api/auth/public-key", axum::routing::get(public_key))
-        .route("/api/auth/app-passwords", post(create_app_password).get(list_app_passwords))
+        .route(
+            "/api/auth/app-passwords",
+            post(create_app_password).get(list_app_passwords),
+        )
         .route("/api/auth/app-passwords/{id}", delete(revoke_app_password))
 }
 
@@ -61,11 +64,17 @@ impl IntoResponse for ApiError {
         let (status, message) = match self {
             ApiError::BadRequest(message) => (StatusCode::BAD_REQUEST, message),
             ApiError::Unauthorized => (StatusCode::UNAUTHORIZED, "invalid credentials"),
-            ApiError::Throttled => (StatusCode::TOO_MANY_REQUESTS, "too many failed attempts, try later"),
+            ApiError::Throttled => (
+                StatusCode::TOO_MANY_REQUESTS,
+                "too many failed attempts, try later",
+            ),
             ApiError::NotFound => (StatusCode::NOT_FOUND, "not found"),
             ApiError::Internal(error) => {
                 tracing::error!(error = format!("{error:#}"), "internal error");
-                (StatusCode::INTERNAL_SERVER_ERROR, "internal error; see the server log")
+                (
+                    StatusCode::INTERNAL_SERVER_ERROR,
+                    "internal error; see the server log",
+                )
             }
         };
         (status, Json(json!({ "error": message }))).into_response()
@@ -86,7 +95,11 @@ struct TokenPair {
     refresh_token: String,
 }
 
-fn issue_pair(state: &SharedState, user: ruche_store::UserId, family: &str) -> Result<TokenPair, ApiError> {
+fn issue_pair(
+    state: &SharedState,
+    user: ruche_store::UserId,
+    family: &str,
+) -> Result<TokenPair, ApiError> {
     let (access_token, _) = state.keys.issue(&user.0.to_string(), ACCESS_TTL)?;
     let refresh_token = ruche_auth::new_secret();
     let expires_at = ruche_store::Timestamp::now().after(REFRESH_TTL).as_secs();
@@ -109,7 +122,8 @@ async fn login(
     ConnectInfo(peer): ConnectInfo<SocketAddr>,
     Json(body): Json<LoginRequest>,
 ) -> Result<Json<TokenPair>, ApiError> {
-    let user = authn::check_password(&state, &body.username, &body.password, peer.ip(), false).await?;
+    let user =
+        authn::check_password(&state, &body.username, &body.password, peer.ip(), false).await?;
     let family = ruche_auth::new_secret();
     Ok(Json(issue_pair(&state, user.id, &family)?))
 }
@@ -147,7 +161,9 @@ async fn logout(
     Json(body): Json<LogoutRequest>,
 ) -> Result<StatusCode, ApiError> {
     if let Some(token) = &body.refresh_token {
-        state.store.revoke_refresh_family_of(&ruche_auth::secret_digest(token))?;
+        state
+            .store
+            .revoke_refresh_family_of(&ruche_auth::secret_digest(token))?;
     }
     let bearer = headers
         .get(axum::http::header::AUTHORIZATION)
@@ -184,7 +200,9 @@ async fn create_app_password(
         return Err(ApiError::BadRequest("label must have 1 to 100 characters"));
     }
     let secret = ruche_auth::new_app_password();
-    let id = state.store.add_app_password(user.id, label, &ruche_auth::secret_digest(&secret))?;
+    let id = state
+        .store
+        .add_app_password(user.id, label, &ruche_auth::secret_digest(&secret))?;
     let body = json!({ "id": id, "label": label, "password": secret });
     Ok((StatusCode::CREATED, Json(body)))
 }

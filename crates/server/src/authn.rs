@@ -48,8 +48,14 @@ fn strip_scheme<'a>(header: &'a str, scheme: &str) -> Option<&'a str> {
 }
 
 fn bearer(state: &AppState, token: &str) -> Result<User, AuthFailure> {
-    let claims = state.verifier.verify(token).map_err(|_| AuthFailure::Unauthorized)?;
-    let revoked = state.store.is_access_token_revoked(&claims.jti).map_err(internal)?;
+    let claims = state
+        .verifier
+        .verify(token)
+        .map_err(|_| AuthFailure::Unauthorized)?;
+    let revoked = state
+        .store
+        .is_access_token_revoked(&claims.jti)
+        .map_err(internal)?;
     if revoked {
         return Err(AuthFailure::Unauthorized);
     }
@@ -109,7 +115,11 @@ async fn verify_for(
 ) -> Result<bool, AuthFailure> {
     if allow_app_passwords {
         let digest = ruche_auth::secret_digest(password);
-        if state.store.app_password_matches(user.id, &digest).map_err(internal)? {
+        if state
+            .store
+            .app_password_matches(user.id, &digest)
+            .map_err(internal)?
+        {
             return Ok(true);
         }
     }

@@ -58,13 +58,19 @@ impl Config {
             Some(addr) => addr,
             None => DEFAULT_LISTEN.parse().context("default listen address")?,
         };
-        let tls = match (overrides.tls_cert.or(file.tls_cert), overrides.tls_key.or(file.tls_key)) {
+        let tls = match (
+            overrides.tls_cert.or(file.tls_cert),
+            overrides.tls_key.or(file.tls_key),
+        ) {
             (Some(cert), Some(key)) => Some(TlsFiles { cert, key }),
             (None, None) => None,
             _ => anyhow::bail!("TLS needs both a certificate and a key"),
         };
         Ok(Config {
-            data: overrides.data.or(file.data).unwrap_or_else(|| DEFAULT_DATA.into()),
+            data: overrides
+                .data
+                .or(file.data)
+                .unwrap_or_else(|| DEFAULT_DATA.into()),
             listen,
             tls,
             default_quota: overrides.default_quota.or(file.default_quota),

@@ -3,6 +3,7 @@
 mod api;
 mod authn;
 mod config;
+mod fragment;
 mod metrics;
 mod serve;
 mod state;
@@ -138,14 +139,23 @@ fn run(cli: Cli) -> anyhow::Result<()> {
 
 fn run_user(command: UserCommand) -> anyhow::Result<()> {
     match command {
-        UserCommand::Add { name, admin, password_stdin, data } => {
+        UserCommand::Add {
+            name,
+            admin,
+            password_stdin,
+            data,
+        } => {
             let password = password_from(password_stdin)?;
             users::add(&data.data, &name, admin, &password.value)?;
             password.announce(&name);
             Ok(())
         }
         UserCommand::List { data } => users::list(&data.data),
-        UserCommand::Passwd { name, password_stdin, data } => {
+        UserCommand::Passwd {
+            name,
+            password_stdin,
+            data,
+        } => {
             let password = password_from(password_stdin)?;
             users::passwd(&data.data, &name, &password.value)?;
             password.announce(&name);
@@ -182,9 +192,15 @@ fn password_from(stdin: bool) -> anyhow::Result<NewPassword> {
         });
     }
     let mut line = String::new();
-    std::io::stdin().lock().read_line(&mut line).context("reading the password")?;
+    std::io::stdin()
+        .lock()
+        .read_line(&mut line)
+        .context("reading the password")?;
     let value = line.trim_end_matches(['\r', '\n']).to_owned();
-    anyhow::ensure!(!value.is_empty(), "the password read from standard input is empty");
+    anyhow::ensure!(
+        !value.is_empty(),
+        "the password read from standard input is empty"
+    );
     Ok(NewPassword {
         value,
         generated: false,

@@ -17,7 +17,11 @@ pub struct Metrics {
 
 impl Metrics {
     pub fn record_request(&self, method: &str, status: u16, elapsed: Duration) {
-        *self.requests.lock().entry((method.to_owned(), status)).or_default() += 1;
+        *self
+            .requests
+            .lock()
+            .entry((method.to_owned(), status))
+            .or_default() += 1;
         let nanos = u64::try_from(elapsed.as_nanos()).unwrap_or(u64::MAX);
         self.request_nanos.fetch_add(nanos, Ordering::Relaxed);
     }
@@ -43,10 +47,18 @@ impl Metrics {
                 "ruche_http_requests_total{{method=\"{method}\",status=\"{status}\"}} {count}"
             );
         }
-        counter(&mut out, "ruche_http_request_bytes_total", "Request body bytes received.",
-            self.bytes_in.load(Ordering::Relaxed));
-        counter(&mut out, "ruche_http_response_bytes_total", "Response body bytes sent.",
-            self.bytes_out.load(Ordering::Relaxed));
+        counter(
+            &mut out,
+            "ruche_http_request_bytes_total",
+            "Request body bytes received.",
+            self.bytes_in.load(Ordering::Relaxed),
+        );
+        counter(
+            &mut out,
+            "ruche_http_response_bytes_total",
+            "Response body bytes sent.",
+            self.bytes_out.load(Ordering::Relaxed),
+        );
         summary(
             &mut out,
             "ruche_http_request_duration_seconds",
@@ -66,7 +78,10 @@ impl Metrics {
 }
 
 fn counter(out: &mut String, name: &str, help: &str, value: u64) {
-    let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} counter\n{name} {value}");
+    let _ = writeln!(
+        out,
+        "# HELP {name} {help}\n# TYPE {name} counter\n{name} {value}"
+    );
 }
 
 fn summary(out: &mut String, name: &str, help: &str, count: u64, sum: Duration) {

@@ -27,6 +27,7 @@ use tracing::Instrument;
 
 use crate::authn::{self, AuthFailure};
 use crate::config::Config;
+use crate::fragment::{self, FragmentLog, Observed};
 use crate::state::{AppState, SharedState};
 use crate::{api, tls};
 
@@ -108,22 +109,28 @@ async fn accept_loop(listener: TcpListener, app: Router, tls: Option<tls::Accept
             () = &mut shutdown => break,
         };
         let _ = stream.set_nodelay(true);
-        let service = app.clone().map_request(move |mut req: Request<hyper::body::Incoming>| {
-            req.extensions_mut().insert(ConnectInfo(peer));
-            req
-        });
+        let fragments = Arc::new(FragmentLog::default());
+        let log = fragments.clone();
+        let service = app
+            .clone()
+            .map_request(move |mut req: Request<hyper::body::Incoming>| {
+                req.extensions_mut().insert(ConnectInfo(peer));
+                log.mark(&mut req);
+                req
+            });
         let service = TowerToHyperService::new(service);
         let (builder, watcher, tls) = (builder.clone(), graceful.watcher(), tls.clone());
         tokio::spawn(async move {
             let result = match tls {
                 None => {
-                    let conn = builder.serve_connection_with_upgrades(TokioIo::new(stream), service);
+                    let io = TokioIo::new(Observed::new(stream, fragments));
+                    let conn = builder.serve_connection_with_upgrades(io, service);
                     watcher.watch(conn).await
                 }
                 Some(acceptor) => match tls::handshake(&acceptor, stream).await {
                     Some(stream) => {
-                        let conn =
-                            builder.serve_connection_with_upgrades(TokioIo::new(stream), service);
+                        let io = TokioIo::new(Observed::new(stream, fragments));
+                        let conn = builder.serve_connection_with_upgrades(io, service);
                         watcher.watch(conn).await
                     }
                     None => return,
@@ -135,7 +142,10 @@ async fn accept_loop(listener: TcpListener, app: Router, tls: Option<tls::Accept
         });
     }
     tracing::info!("stopping: waiting for requests in flight");
-    if tokio::time::timeout(SHUTDOWN_GRACE, graceful.shutdown()).await.is_err() {
+    if tokio::time::timeout(SHUTDOWN_GRACE, graceful.shutdown())
+        .await
+        .is_err()
+    {
         tracing::warn!("requests still in flight after the grace period were dropped");
     }
 }
@@ -195,7 +205,10 @@ fn refusal(failure: AuthFailure) -> Response {
     match failure {
         AuthFailure::Unauthorized => (
             StatusCode::UNAUTHORIZED,
-            [(header::WWW_AUTHENTICATE, "Basic realm=\"ruche\", charset=\"UTF-8\"")],
+            [(
+                header::WWW_AUTHENTICATE,
+                "Basic realm=\"ruche\", charset=\"UTF-8\"",
+            )],
             "authentication required\n",
         )
             .into_response(),
@@ -205,15 +218,17 @@ fn refusal(failure: AuthFailure) -> Response {
             "too many failed attempts, try later\n",
         )
             .into_response(),
-        AuthFailure::Internal => {
-            (StatusCode::INTERNAL_SERVER_ERROR, "internal error; see the server log\n")
-                .into_response()
-        }
+        AuthFailure::Internal => (
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "internal error; see the server log\n",
+        )
+            .into_response(),
     }
 }
 
 /// One span and one access line per request, with counters for `/metrics`. The query
-/// string is never logged: it may carry a token.
+/// string is never logged: it may carry a token. A request whose target had a fragment is
+/// refused here, before any route sees the truncated target.
 async fn observe(State(state): State<SharedState>, req: Request, next: Next) -> Response {
     let started = Instant::now();
     let method = req.method().clone();
@@ -227,11 +242,16 @@ async fn observe(State(state): State<SharedState>, req: Request, next: Next) -> 
     let span = tracing::info_span!("request", id = %request_id);
     let req = req.map(|body| Body::new(Counted::new(body, state.clone(), Direction::In)));
 
-    let response = next.run(req).instrument(span.clone()).await;
+    let response = match fragment::refusal(&req) {
+        Some(refusal) => refusal,
+        None => next.run(req).instrument(span.clone()).await,
+    };
 
     let status = response.status();
     let elapsed = started.elapsed();
-    state.metrics.record_request(method.as_str(), status.as_u16(), elapsed);
+    state
+        .metrics
+        .record_request(method.as_str(), status.as_u16(), elapsed);
     span.in_scope(|| {
         tracing::info!(
             method = %method,
@@ -315,7 +335,10 @@ fn create_first_admin(state: &AppState, config: &Config) -> anyhow::Result<()> {
     let file = config.data.join("initial-admin-password");
     write_private(&file, &format!("{password}\n"))
         .with_context(|| format!("{}: cannot write", file.display()))?;
-    eprintln!("created user admin with password {password} (also in {})", file.display());
+    eprintln!(
+        "created user admin with password {password} (also in {})",
+        file.display()
+    );
     Ok(())
 }
 

@@ -57,13 +57,11 @@ impl AppState {
 /// so that every process of the deployment signs with the same key.
 fn signing_keys(store: &Store) -> anyhow::Result<TokenKeys> {
     let mut generated = None;
-    let pem = store.setting_or_insert(SIGNING_KEY_SETTING, || {
-        match TokenKeys::generate() {
-            Ok((_, pem)) => pem,
-            Err(error) => {
-                generated = Some(error);
-                String::new()
-            }
+    let pem = store.setting_or_insert(SIGNING_KEY_SETTING, || match TokenKeys::generate() {
+        Ok((_, pem)) => pem,
+        Err(error) => {
+            generated = Some(error);
+            String::new()
         }
     })?;
     if let Some(error) = generated {

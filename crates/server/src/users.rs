@@ -27,7 +27,9 @@ pub fn list(data: &Path) -> anyhow::Result<()> {
     for user in store.users()? {
         let space = store.space(user.space)?;
         let role = if user.is_admin { "admin" } else { "user" };
-        let quota = space.quota.map_or("no quota".to_owned(), |q| format!("quota {q} bytes"));
+        let quota = space
+            .quota
+            .map_or("no quota".to_owned(), |q| format!("quota {q} bytes"));
         println!("{}\t{role}\t{} bytes used\t{quota}", user.name, space.used);
     }
     Ok(())
