@@ -34,7 +34,10 @@ pub(crate) fn fs_error(error: StoreError) -> FsError {
             FsError::InsufficientStorage
         }
         StoreError::UserExists { .. } | StoreError::UserNotFound { .. } => FsError::Forbidden,
-        StoreError::Corrupt(_) | StoreError::Database(_) | StoreError::Io { .. } => {
+        StoreError::Corrupt(_)
+        | StoreError::Database(_)
+        | StoreError::Io { .. }
+        | StoreError::Busy { .. } => {
             tracing::error!(%error, "store failure");
             FsError::GeneralFailure
         }

@@ -69,6 +69,12 @@ pub enum StoreError {
         /// The user name.
         name: String,
     },
+    /// The database stayed locked by other work for too long.
+    #[error("{what}: the database stayed busy")]
+    Busy {
+        /// What was attempted.
+        what: &'static str,
+    },
     /// Stored data contradicts itself (a node refers to content that is missing, ...).
     #[error("corrupt store: {0}")]
     Corrupt(String),

@@ -11,10 +11,12 @@
 #![warn(missing_docs)]
 
 mod accounts;
+mod backup;
 mod blob;
 mod db;
 mod durability;
 mod error;
+mod fsck;
 mod locks;
 mod model;
 mod name;
@@ -29,8 +31,10 @@ use std::time::{Duration, Instant};
 use rusqlite::{OptionalExtension, Transaction, TransactionBehavior};
 
 pub use accounts::RefreshOutcome;
+pub use backup::{restore, CopyReport};
 pub use blob::{BlobRead, BlobStore, ContentHash, LocalBlobs, Upload, INLINE_MAX};
 pub use error::{Result, StoreError};
+pub use fsck::{fsck, Finding, FsckReport, Progress};
 pub use model::{
     AppPassword, DeadProp, LockRecord, Node, NodeId, Space, SpaceId, Timestamp, User, UserId,
 };
