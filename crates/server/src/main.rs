@@ -4,6 +4,7 @@ mod api;
 mod authn;
 mod config;
 mod fragment;
+mod maintenance;
 mod metrics;
 mod serve;
 mod state;
@@ -13,6 +14,7 @@ mod users;
 use std::io::BufRead;
 use std::net::SocketAddr;
 use std::path::PathBuf;
+use std::process::ExitCode;
 
 use anyhow::Context;
 use clap::{Args, Parser, Subcommand};
@@ -31,6 +33,31 @@ enum Command {
     /// Manage accounts (safe to run while the server runs).
     #[command(subcommand)]
     User(UserCommand),
+    /// Check a stopped data folder; exits with 1 when it is not clean.
+    Fsck {
+        /// Fix what is safe to fix: usage totals, leftover uploads, unknown content files,
+        /// unreachable nodes (moved to lost+found).
+        #[arg(long)]
+        repair: bool,
+        #[command(flatten)]
+        data: DataArg,
+    },
+    /// Copy a consistent snapshot of the data folder, even while the server runs.
+    Backup {
+        /// Folder to write the backup into; must not hold a backup already.
+        #[arg(long)]
+        to: PathBuf,
+        #[command(flatten)]
+        data: DataArg,
+    },
+    /// Restore a backup into a new data folder.
+    Restore {
+        /// Folder holding the backup.
+        #[arg(long)]
+        from: PathBuf,
+        #[command(flatten)]
+        data: DataArg,
+    },
 }
 
 #[derive(Args)]
@@ -110,17 +137,17 @@ enum UserCommand {
     },
 }
 
-fn main() -> std::process::ExitCode {
+fn main() -> ExitCode {
     match run(Cli::parse()) {
-        Ok(()) => std::process::ExitCode::SUCCESS,
+        Ok(code) => code,
         Err(error) => {
             eprintln!("ruche: {error:#}");
-            std::process::ExitCode::FAILURE
+            ExitCode::FAILURE
         }
     }
 }
 
-fn run(cli: Cli) -> anyhow::Result<()> {
+fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     match cli.command {
         Command::Serve(args) => {
             let config = config::Config::resolve(config::Overrides {
@@ -131,10 +158,21 @@ fn run(cli: Cli) -> anyhow::Result<()> {
                 tls_key: args.tls_key,
                 default_quota: args.default_quota,
             })?;
-            serve::run(config)
+            serve::run(config)?;
         }
-        Command::User(command) => run_user(command),
+        Command::User(command) => run_user(command)?,
+        Command::Fsck { repair, data } => {
+            let clean = maintenance::fsck(&data.data, repair)?;
+            return Ok(if clean {
+                ExitCode::SUCCESS
+            } else {
+                ExitCode::from(1)
+            });
+        }
+        Command::Backup { to, data } => maintenance::backup(&data.data, &to)?,
+        Command::Restore { from, data } => maintenance::restore(&from, &data.data)?,
     }
+    Ok(ExitCode::SUCCESS)
 }
 
 fn run_user(command: UserCommand) -> anyhow::Result<()> {
