@@ -6,10 +6,12 @@
 
 use std::fmt;
 use std::fs::{self, File};
-use std::io::{Read, Seek, Write};
+use std::io::{Read, Seek};
 use std::path::{Path, PathBuf};
 
 use sha2::{Digest, Sha256};
+
+use crate::staging::{Spill, TempFile};
 
 use crate::{Result, StoreError};
 
@@ -125,13 +127,13 @@ impl BlobStore for LocalBlobs {
     }
 }
 
-/// An upload in progress: content is hashed as it arrives. Dropping it before commit
-/// discards it and leaves no file behind.
+/// An upload in progress. Small contents are kept in memory; past [`INLINE_MAX`], bytes
+/// go to a staging thread that hashes and writes them while more arrive. Dropping an
+/// upload before commit discards it and leaves no file behind.
 pub struct Upload {
-    hasher: Sha256,
     len: u64,
     buffer: Vec<u8>,
-    spill: Option<TempFile>,
+    spill: Option<Spill>,
     staging: PathBuf,
     limit: Option<u64>,
     space: i64,
@@ -148,7 +150,6 @@ impl fmt::Debug for Upload {
 impl Upload {
     pub(crate) fn new(staging: PathBuf, space: i64, limit: Option<u64>) -> Upload {
         Upload {
-            hasher: Sha256::new(),
             len: 0,
             buffer: Vec::new(),
             spill: None,
@@ -178,29 +179,34 @@ impl Upload {
                 available: limit,
             });
         }
-        self.hasher.update(data);
         self.len = len;
         if let Some(spill) = &mut self.spill {
-            return spill.write(data);
+            return spill.send(data);
         }
         if self.buffer.len() + data.len() <= INLINE_MAX {
             self.buffer.extend_from_slice(data);
             return Ok(());
         }
-        let mut spill = TempFile::create(&self.staging)?;
-        spill.write(&std::mem::take(&mut self.buffer))?;
-        spill.write(data)?;
+        let mut spill = Spill::start(&self.staging)?;
+        spill.send(&std::mem::take(&mut self.buffer))?;
+        spill.send(data)?;
         self.spill = Some(spill);
         Ok(())
     }
 
     /// Ends the upload: the content is hashed and, when large, fsynced in its temporary file.
     pub(crate) fn finish(self) -> Result<Staged> {
-        let hash = ContentHash(hex::encode(self.hasher.finalize()));
-        let content = match self.spill {
-            Some(spill) => StagedContent::File(spill.sync()?),
-            None => StagedContent::Inline(self.buffer),
+        let (digest, content) = match self.spill {
+            Some(spill) => {
+                let (digest, file) = spill.finish()?;
+                (digest, StagedContent::File(file.sync()?))
+            }
+            None => (
+                Sha256::digest(&self.buffer),
+                StagedContent::Inline(self.buffer),
+            ),
         };
+        let hash = ContentHash(hex::encode(digest));
         Ok(Staged {
             hash,
             len: self.len,
@@ -219,60 +225,4 @@ pub(crate) struct Staged {
 pub(crate) enum StagedContent {
     Inline(Vec<u8>),
     File(TempFile),
-}
-
-/// A temporary file removed on drop unless it was persisted.
-pub(crate) struct TempFile {
-    file: Option<File>,
-    path: PathBuf,
-    keep: bool,
-}
-
-impl TempFile {
-    fn create(dir: &Path) -> Result<TempFile> {
-        let name = format!("upload-{:016x}", rand::random::<u64>());
-        let path = dir.join(name);
-        let file = File::options()
-            .write(true)
-            .create_new(true)
-            .open(&path)
-            .map_err(|e| StoreError::io(&path, e))?;
-        Ok(TempFile {
-            file: Some(file),
-            path,
-            keep: false,
-        })
-    }
-
-    fn write(&mut self, data: &[u8]) -> Result<()> {
-        let Some(file) = &mut self.file else {
-            return Err(StoreError::Corrupt("write after sync".into()));
-        };
-        file.write_all(data)
-            .map_err(|e| StoreError::io(&self.path, e))
-    }
-
-    fn sync(mut self) -> Result<TempFile> {
-        if let Some(file) = self.file.take() {
-            file.sync_all().map_err(|e| StoreError::io(&self.path, e))?;
-        }
-        Ok(self)
-    }
-
-    pub(crate) fn path(&self) -> &Path {
-        &self.path
-    }
-
-    /// The file now belongs to the blob store: do not remove it on drop.
-    pub(crate) fn persisted(mut self) {
-        self.keep = true;
-    }
-}
-
-impl Drop for TempFile {
-    fn drop(&mut self) {
-        if !self.keep {
-            let _ = fs::remove_file(&self.path);
-        }
-    }
 }

@@ -21,6 +21,7 @@ mod locks;
 mod model;
 mod name;
 mod props;
+mod staging;
 mod tree;
 
 use std::io::Cursor;
