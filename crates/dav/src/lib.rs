@@ -72,6 +72,9 @@ impl DavService {
         B::Data: bytes::Buf + Send + 'static,
         B::Error: std::error::Error + Send + Sync + 'static,
     {
+        if let Some(refusal) = self.refuse_bad_target(&req) {
+            return refusal;
+        }
         match req.method().as_str() {
             "PROPFIND" => self.propfind(req, who).await,
             "PROPPATCH" => {
@@ -100,7 +103,7 @@ impl DavService {
         let method = req.method().clone();
         let mtime = requested_mtime(&req);
         let destination = self.destination_segments(&req);
-        let target = fs::segments(&self.dav_path(&req)).ok();
+        let target = self.dav_path(&req).and_then(|p| fs::segments(&p).ok());
 
         let handler = self.handler(who, mtime);
         let mut response = handler.handle(req).await;
@@ -146,7 +149,7 @@ impl DavService {
             .headers()
             .get("depth")
             .is_some_and(|d| d.as_bytes() == b"1");
-        let Ok(target) = fs::segments(&self.dav_path(&req)) else {
+        let Some(Ok(target)) = self.dav_path(&req).map(|p| fs::segments(&p)) else {
             return plain(StatusCode::NOT_FOUND, "not found");
         };
         let body = match Limited::new(req.into_body(), MAX_XML_BODY).collect().await {
@@ -243,19 +246,52 @@ impl DavService {
             .build_handler()
     }
 
-    fn dav_path<B>(&self, req: &Request<B>) -> DavPath {
-        let mut path = DavPath::from_uri(req.uri()).unwrap_or_else(|_| root());
-        if path.set_prefix(&self.prefix).is_err() {
-            return root();
+    /// The request's path under our prefix, or `None` when it is malformed or escapes it.
+    fn dav_path<B>(&self, req: &Request<B>) -> Option<DavPath> {
+        let mut path = DavPath::new(req.uri().path()).ok()?;
+        path.set_prefix(&self.prefix).ok()?;
+        Some(path)
+    }
+
+    /// Refuses a request whose path or `Destination` cannot be served, before dav-server
+    /// (which would answer 502 for both) sees it.
+    fn refuse_bad_target<B>(&self, req: &Request<B>) -> Option<Response<Body>> {
+        if self.dav_path(req).is_none() {
+            return Some(plain(StatusCode::BAD_REQUEST, "invalid path"));
         }
-        path
+        let value = req.headers().get("destination")?;
+        let Some(uri) = value
+            .to_str()
+            .ok()
+            .and_then(|v| v.parse::<http::Uri>().ok())
+        else {
+            return Some(plain(StatusCode::BAD_REQUEST, "invalid Destination header"));
+        };
+        let host = req.headers().get("host").and_then(|h| h.to_str().ok());
+        if uri.authority().is_some_and(|a| Some(a.as_str()) != host) {
+            return Some(plain(
+                StatusCode::BAD_GATEWAY,
+                "Destination is on another server",
+            ));
+        }
+        let mut path = DavPath::new(uri.path()).ok();
+        if !path
+            .as_mut()
+            .is_some_and(|p| p.set_prefix(&self.prefix).is_ok())
+        {
+            return Some(plain(
+                StatusCode::FORBIDDEN,
+                "Destination is outside the drive",
+            ));
+        }
+        None
     }
 
     /// The decoded segments of a MOVE or COPY destination, when it is under our prefix.
     fn destination_segments<B>(&self, req: &Request<B>) -> Option<Vec<String>> {
         let value = req.headers().get("destination")?.to_str().ok()?;
         let uri: http::Uri = value.parse().ok()?;
-        let mut path = DavPath::from_uri(&uri).ok()?;
+        let mut path = DavPath::new(uri.path()).ok()?;
         path.set_prefix(&self.prefix).ok()?;
         fs::segments(&path).ok()
     }
@@ -279,10 +315,6 @@ fn plain(status: StatusCode, text: &str) -> Response<Body> {
     let mut response = Response::new(Body::from(format!("{text}\n")));
     *response.status_mut() = status;
     response
-}
-
-fn root() -> DavPath {
-    DavPath::new("/").expect("the root path is valid")
 }
 
 fn writes_node(method: &Method) -> bool {
