@@ -274,11 +274,8 @@ impl DavService {
                 "Destination is on another server",
             ));
         }
-        let mut path = DavPath::new(uri.path()).ok();
-        if !path
-            .as_mut()
-            .is_some_and(|p| p.set_prefix(&self.prefix).is_ok())
-        {
+        let inside = DavPath::new(uri.path()).is_ok_and(|mut p| p.set_prefix(&self.prefix).is_ok());
+        if !inside {
             return Some(plain(
                 StatusCode::FORBIDDEN,
                 "Destination is outside the drive",
