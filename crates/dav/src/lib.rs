@@ -18,6 +18,7 @@ mod locks;
 mod meta;
 mod propfind;
 mod props;
+mod xmlguard;
 
 use std::sync::Arc;
 
@@ -75,21 +76,29 @@ impl DavService {
         if let Some(refusal) = self.refuse_bad_target(&req) {
             return refusal;
         }
-        match req.method().as_str() {
-            "PROPFIND" => self.propfind(req, who).await,
+        if req.method() == Method::PUT || req.method() == Method::GET {
+            return self.delegate(req, who).await;
+        }
+        // Every other body is small XML at most: read it whole and check it first.
+        let (parts, body) = req.into_parts();
+        let body = match Limited::new(body, MAX_XML_BODY).collect().await {
+            Ok(collected) => collected.to_bytes(),
+            Err(_) => return plain(StatusCode::PAYLOAD_TOO_LARGE, "request body too large"),
+        };
+        if !xmlguard::depth_within(&body, xmlguard::MAX_DEPTH) {
+            return plain(StatusCode::BAD_REQUEST, "XML body nested too deeply");
+        }
+        match parts.method.as_str() {
+            "PROPFIND" => self.propfind(&parts, &body, who),
             "PROPPATCH" => {
-                let (parts, body) = req.into_parts();
-                let body = match Limited::new(body, MAX_XML_BODY).collect().await {
-                    Ok(collected) => collected.to_bytes(),
-                    Err(_) => {
-                        return plain(StatusCode::PAYLOAD_TOO_LARGE, "PROPPATCH body too large")
-                    }
-                };
                 let body = props::redirect_settable_time(&body).map_or(body, Bytes::from);
                 self.delegate(Request::from_parts(parts, Full::new(body)), who)
                     .await
             }
-            _ => self.delegate(req, who).await,
+            _ => {
+                self.delegate(Request::from_parts(parts, Full::new(body)), who)
+                    .await
+            }
         }
     }
 
@@ -103,7 +112,7 @@ impl DavService {
         let method = req.method().clone();
         let mtime = requested_mtime(&req);
         let destination = self.destination_segments(&req);
-        let target = self.dav_path(&req).and_then(|p| fs::segments(&p).ok());
+        let target = self.dav_path(req.uri()).and_then(|p| fs::segments(&p).ok());
 
         let handler = self.handler(who, mtime);
         let mut response = handler.handle(req).await;
@@ -137,26 +146,23 @@ impl DavService {
         response
     }
 
-    async fn propfind<B>(&self, req: Request<B>, who: &Principal) -> Response<Body>
-    where
-        B: http_body::Body,
-        B::Error: std::error::Error + Send + Sync + 'static,
-    {
-        if !has_finite_depth(req.headers()) {
+    fn propfind(
+        &self,
+        parts: &http::request::Parts,
+        body: &[u8],
+        who: &Principal,
+    ) -> Response<Body> {
+        if !has_finite_depth(&parts.headers) {
             return finite_depth_refusal();
         }
-        let with_children = req
-            .headers()
+        let with_children = parts
+            .headers
             .get("depth")
             .is_some_and(|d| d.as_bytes() == b"1");
-        let Some(Ok(target)) = self.dav_path(&req).map(|p| fs::segments(&p)) else {
+        let Some(Ok(target)) = self.dav_path(&parts.uri).map(|p| fs::segments(&p)) else {
             return plain(StatusCode::NOT_FOUND, "not found");
         };
-        let body = match Limited::new(req.into_body(), MAX_XML_BODY).collect().await {
-            Ok(collected) => collected.to_bytes(),
-            Err(_) => return plain(StatusCode::PAYLOAD_TOO_LARGE, "PROPFIND body too large"),
-        };
-        let request = match propfind::parse(&body) {
+        let request = match propfind::parse(body) {
             Ok(request) => request,
             Err(reason) => return plain(StatusCode::BAD_REQUEST, reason),
         };
@@ -247,8 +253,8 @@ impl DavService {
     }
 
     /// The request's path under our prefix, or `None` when it is malformed or escapes it.
-    fn dav_path<B>(&self, req: &Request<B>) -> Option<DavPath> {
-        let mut path = DavPath::new(req.uri().path()).ok()?;
+    fn dav_path(&self, uri: &http::Uri) -> Option<DavPath> {
+        let mut path = DavPath::new(uri.path()).ok()?;
         path.set_prefix(&self.prefix).ok()?;
         Some(path)
     }
@@ -256,7 +262,7 @@ impl DavService {
     /// Refuses a request whose path or `Destination` cannot be served, before dav-server
     /// (which would answer 502 for both) sees it.
     fn refuse_bad_target<B>(&self, req: &Request<B>) -> Option<Response<Body>> {
-        if self.dav_path(req).is_none() {
+        if self.dav_path(req.uri()).is_none() {
             return Some(plain(StatusCode::BAD_REQUEST, "invalid path"));
         }
         let value = req.headers().get("destination")?;

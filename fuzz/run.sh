@@ -1,0 +1,20 @@
+#!/usr/bin/env bash
+# Runs every fuzz target for a bounded time (default 60 s each) from the kept corpus.
+# cargo-fuzz needs unstable compiler flags; RUSTC_BOOTSTRAP lets the stable toolchain
+# accept them. Usage: fuzz/run.sh [SECONDS]
+set -euo pipefail
+cd "$(dirname "$0")"
+seconds="${1:-60}"
+command -v cargo-fuzz >/dev/null || { echo "install cargo-fuzz: cargo install cargo-fuzz --locked" >&2; exit 1; }
+for target in token name webdav_request; do
+    mkdir -p "corpus/$target"
+    # A scratch copy of the corpus, so that a run does not grow the kept one.
+    scratch=$(mktemp -d)
+    cp -r "corpus/$target/." "$scratch/"
+    RUSTC_BOOTSTRAP=1 cargo fuzz run "$target" "$scratch" -- \
+        -max_total_time="$seconds" -rss_limit_mb=2048 -print_final_stats=1 2>&1 |
+        grep -E "stat::number_of_executed_units|Done|ERROR|panicked" || true
+    status=${PIPESTATUS[0]}
+    rm -rf "$scratch"
+    [ "$status" -eq 0 ] || { echo "fuzz target $target failed" >&2; exit 1; }
+done

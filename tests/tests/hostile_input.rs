@@ -1,0 +1,75 @@
+//! Hostile request bodies and headers get a clear refusal and leave the server serving.
+
+use ruche_e2e::TestServer;
+
+fn still_serving(server: &TestServer) {
+    let listing = server.propfind("", "0", &[]);
+    assert_eq!(listing.len(), 1, "the server still answers");
+}
+
+fn send(server: &TestServer, method: &str, body: Vec<u8>) -> u16 {
+    server
+        .dav(method, "target.txt")
+        .header("Depth", "0")
+        .header("Content-Type", "application/xml")
+        .body(body)
+        .send()
+        .map(|r| r.status().as_u16())
+        .unwrap_or(0)
+}
+
+#[test]
+fn deeply_nested_xml_is_refused_without_parsing() {
+    let server = TestServer::start();
+    server.put("target.txt", b"x".to_vec());
+    let nested = format!("{}{}", "<a>".repeat(100_000), "</a>".repeat(100_000));
+    for (method, root) in [
+        ("PROPFIND", "propfind"),
+        ("PROPPATCH", "propertyupdate"),
+        ("LOCK", "lockinfo"),
+    ] {
+        let body = format!("<?xml version=\"1.0\"?><D:{root} xmlns:D=\"DAV:\">{nested}</D:{root}>");
+        assert_eq!(send(&server, method, body.into_bytes()), 400, "{method}");
+        still_serving(&server);
+    }
+}
+
+#[test]
+fn entity_expansion_is_not_performed() {
+    let server = TestServer::start();
+    server.put("target.txt", b"x".to_vec());
+    let mut doctype = String::from("<!DOCTYPE D:propfind [<!ENTITY a0 \"lollollollollol\">");
+    for level in 1..10 {
+        let refs = format!("&a{};", level - 1).repeat(10);
+        doctype.push_str(&format!("<!ENTITY a{level} \"{refs}\">"));
+    }
+    doctype.push(']');
+    doctype.push('>');
+    for method in ["PROPFIND", "PROPPATCH", "LOCK"] {
+        let body = format!(
+            "<?xml version=\"1.0\"?>{doctype}<D:propfind xmlns:D=\"DAV:\"><D:prop><x>&a9;</x></D:prop></D:propfind>"
+        );
+        let status = send(&server, method, body.into_bytes());
+        assert!((400..500).contains(&status), "{method} answered {status}");
+        still_serving(&server);
+    }
+}
+
+#[test]
+fn oversized_bodies_and_headers_are_refused() {
+    let server = TestServer::start();
+    let huge = vec![b' '; 3 * 1024 * 1024];
+    assert_eq!(send(&server, "PROPFIND", huge.clone()), 413);
+    assert_eq!(send(&server, "PROPPATCH", huge), 413);
+    let response = server
+        .dav("PROPFIND", "")
+        .header("Depth", "0")
+        .header("X-Padding", "p".repeat(512 * 1024))
+        .send();
+    let status = response.map(|r| r.status().as_u16()).unwrap_or(431);
+    assert!(
+        status == 431 || status == 400,
+        "oversized header answered {status}"
+    );
+    still_serving(&server);
+}
