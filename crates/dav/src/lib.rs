@@ -91,7 +91,7 @@ impl DavService {
         match parts.method.as_str() {
             "PROPFIND" => self.propfind(&parts, &body, who),
             "PROPPATCH" => {
-                let body = props::redirect_settable_time(&body).map_or(body, Bytes::from);
+                let body = props::redirect_settable(&body).map_or(body, Bytes::from);
                 self.delegate(Request::from_parts(parts, Full::new(body)), who)
                     .await
             }

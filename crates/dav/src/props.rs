@@ -13,14 +13,24 @@ use crate::fs::fs_error;
 /// Namespace of the ownCloud/Nextcloud properties.
 pub const OC_NS: &str = "http://owncloud.org/ns";
 const MS_NS: &str = "urn:schemas-microsoft-com:";
-/// Where a PROPPATCH setting `DAV:getlastmodified` is redirected, because dav-server refuses
-/// to let a file system set that live property itself.
-const SETTABLE_TIME_NS: &str = "urn:ruche:settable-live";
+/// Namespaces of properties dav-server keeps to itself in a PROPPATCH (it refuses to set
+/// `DAV:getlastmodified` and pretends to set the Windows times) are moved under this
+/// prefix, so that the request reaches the file system, which really applies them.
+const REDIRECTED: &str = "urn:ruche:redirected:";
 
-/// Rewrites a PROPPATCH body so that a `set` of `DAV:getlastmodified` reaches the file
-/// system. Returns `None` when the body has nothing to rewrite (or is not XML at all, which
-/// dav-server will refuse by itself).
-pub(crate) fn redirect_settable_time(body: &[u8]) -> Option<Vec<u8>> {
+/// The properties desktop clients set and the drive honours.
+const SETTABLE: &[(&str, &str)] = &[
+    ("DAV:", "getlastmodified"),
+    (MS_NS, "Win32LastModifiedTime"),
+    (MS_NS, "Win32CreationTime"),
+    (MS_NS, "Win32LastAccessTime"),
+    (MS_NS, "Win32FileAttributes"),
+];
+
+/// Rewrites a PROPPATCH body so that the settable properties reach the file system.
+/// Returns `None` when there is nothing to rewrite (or no XML at all, which dav-server
+/// refuses by itself).
+pub(crate) fn redirect_settable(body: &[u8]) -> Option<Vec<u8>> {
     let mut root = xmltree::Element::parse(Cursor::new(body)).ok()?;
     let mut found = false;
     for action in root.children.iter_mut().filter_map(|n| n.as_mut_element()) {
@@ -33,19 +43,20 @@ pub(crate) fn redirect_settable_time(body: &[u8]) -> Option<Vec<u8>> {
             .filter_map(|n| n.as_mut_element())
         {
             for value in prop.children.iter_mut().filter_map(|n| n.as_mut_element()) {
-                let is_time =
-                    value.name == "getlastmodified" && value.namespace.as_deref() == Some("DAV:");
-                if is_time {
-                    value.namespace = Some(SETTABLE_TIME_NS.to_owned());
-                    value.prefix = Some("R".to_owned());
-                    let mut namespaces = value
-                        .namespaces
-                        .take()
-                        .unwrap_or_else(xmltree::Namespace::empty);
-                    namespaces.put("R", SETTABLE_TIME_NS);
-                    value.namespaces = Some(namespaces);
-                    found = true;
+                let namespace = value.namespace.clone().unwrap_or_default();
+                if !SETTABLE.contains(&(namespace.as_str(), value.name.as_str())) {
+                    continue;
                 }
+                let moved = format!("{REDIRECTED}{namespace}");
+                let mut namespaces = value
+                    .namespaces
+                    .take()
+                    .unwrap_or_else(xmltree::Namespace::empty);
+                namespaces.put("R", moved.as_str());
+                value.namespaces = Some(namespaces);
+                value.namespace = Some(moved);
+                value.prefix = Some("R".to_owned());
+                found = true;
             }
         }
     }
@@ -57,14 +68,15 @@ pub(crate) fn redirect_settable_time(body: &[u8]) -> Option<Vec<u8>> {
     Some(out)
 }
 
-/// The DAV:getlastmodified property, as the answer must name it.
-fn dav_time_prop() -> DavProp {
-    DavProp {
-        name: "getlastmodified".into(),
-        prefix: Some("D".into()),
-        namespace: Some("DAV:".into()),
-        xml: None,
-    }
+/// The namespace a redirected property really has, if `prop` was redirected.
+fn original_namespace(prop: &DavProp) -> Option<&str> {
+    prop.namespace.as_deref()?.strip_prefix(REDIRECTED)
+}
+
+/// Whether a property sets the file's modification time.
+fn sets_modified(namespace: &str, name: &str) -> bool {
+    (namespace, name) == ("DAV:", "getlastmodified")
+        || (namespace, name) == (MS_NS, "Win32LastModifiedTime")
 }
 
 /// The value of a live ownCloud property of `node`, if `name` is one.
@@ -131,21 +143,27 @@ pub(crate) fn patch(
     let mut changes = Vec::with_capacity(patch.len());
     let mut modified = None;
     for (set, prop) in &patch {
-        let namespace = prop.namespace.clone().unwrap_or_default();
-        if namespace == SETTABLE_TIME_NS {
-            let xml = prop.xml.as_deref().unwrap_or_default();
-            match text_of(xml).and_then(|t| httpdate::parse_http_date(t.trim()).ok()) {
-                Some(time) => modified = Some(time),
-                None => {
-                    return Ok(refuse_all(
-                        patch,
-                        |p| p.namespace.as_deref() == Some(SETTABLE_TIME_NS),
-                        StatusCode::CONFLICT,
-                    ))
-                }
+        if let Some(namespace) = original_namespace(prop) {
+            let text = text_of(prop.xml.as_deref().unwrap_or_default()).unwrap_or_default();
+            if sets_modified(namespace, &prop.name) {
+                let Ok(time) = httpdate::parse_http_date(text.trim()) else {
+                    let unparsable = |p: &DavProp| {
+                        original_namespace(p).is_some_and(|ns| sets_modified(ns, &p.name))
+                    };
+                    return Ok(refuse_all(patch, unparsable, StatusCode::CONFLICT));
+                };
+                modified = Some(time);
+            }
+            if namespace != "DAV:" {
+                changes.push(PropChange::Set(DeadProp {
+                    namespace: namespace.to_owned(),
+                    name: prop.name.clone(),
+                    xml: value_element(namespace, &prop.name, &text),
+                }));
             }
             continue;
         }
+        let namespace = prop.namespace.clone().unwrap_or_default();
         if !set {
             changes.push(PropChange::Remove {
                 namespace,
@@ -154,9 +172,6 @@ pub(crate) fn patch(
             continue;
         }
         let xml = prop.xml.clone().unwrap_or_default();
-        if namespace == MS_NS && prop.name == "Win32LastModifiedTime" {
-            modified = text_of(&xml).and_then(|t| httpdate::parse_http_date(t.trim()).ok());
-        }
         changes.push(PropChange::Set(DeadProp {
             namespace,
             name: prop.name.clone(),
@@ -196,10 +211,32 @@ fn refuse_all(
 
 /// The property as the answer names it: without its value, and under its real name.
 fn answer_name(prop: DavProp) -> DavProp {
-    if prop.namespace.as_deref() == Some(SETTABLE_TIME_NS) {
-        return dav_time_prop();
+    let Some(namespace) = original_namespace(&prop).map(str::to_owned) else {
+        return without_value(prop);
+    };
+    let prefix = if namespace == "DAV:" { "D" } else { "Z" };
+    DavProp {
+        name: prop.name,
+        prefix: Some(prefix.to_owned()),
+        namespace: Some(namespace),
+        xml: None,
     }
-    without_value(prop)
+}
+
+/// A property element with a text value, as a client would have sent it.
+fn value_element(namespace: &str, name: &str, text: &str) -> Vec<u8> {
+    let mut element = xmltree::Element::new(name);
+    element.prefix = Some("Z".to_owned());
+    element.namespace = Some(namespace.to_owned());
+    let mut namespaces = xmltree::Namespace::empty();
+    namespaces.put("Z", namespace);
+    element.namespaces = Some(namespaces);
+    element
+        .children
+        .push(xmltree::XMLNode::Text(text.to_owned()));
+    let mut xml = Vec::new();
+    let _ = element.write(&mut xml);
+    xml
 }
 
 fn without_value(prop: DavProp) -> DavProp {
@@ -225,16 +262,16 @@ mod tests {
     }
 
     #[test]
-    fn setting_the_modification_time_is_redirected_to_the_file_system() {
+    fn settable_properties_are_redirected_to_the_file_system() {
         let body = br#"<?xml version="1.0"?><D:propertyupdate xmlns:D="DAV:"><D:set><D:prop>
             <D:getlastmodified>Thu, 01 Jan 2026 10:00:00 GMT</D:getlastmodified>
             </D:prop></D:set></D:propertyupdate>"#;
-        let rewritten = redirect_settable_time(body).expect("rewritten");
+        let rewritten = redirect_settable(body).expect("rewritten");
         let text = String::from_utf8(rewritten).unwrap();
-        assert!(text.contains(SETTABLE_TIME_NS), "{text}");
+        assert!(text.contains("urn:ruche:redirected:DAV:"), "{text}");
         assert!(text.contains("Thu, 01 Jan 2026 10:00:00 GMT"));
         let untouched = br#"<D:propertyupdate xmlns:D="DAV:"><D:set><D:prop><x xmlns="urn:a">1</x></D:prop></D:set></D:propertyupdate>"#;
-        assert!(redirect_settable_time(untouched).is_none());
+        assert!(redirect_settable(untouched).is_none());
     }
 
     #[test]
