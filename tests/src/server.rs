@@ -44,6 +44,7 @@ pub fn ruche_bin() -> PathBuf {
 pub struct TestServer {
     data: TempDir,
     log_path: PathBuf,
+    /// Holds the server log outside the data folder; removed on drop.
     _log_dir: TempDir,
     child: Option<Child>,
     url: String,
@@ -56,6 +57,38 @@ impl TestServer {
     /// Creates a data folder with user `alice`, starts the server and waits until
     /// `/healthz` answers 200.
     pub fn start() -> TestServer {
+        let mut server = TestServer::unstarted("alice");
+        server.password = Alphanumeric.sample_string(&mut rand::rng(), 24);
+
+        let password_line = format!("{}\n", server.password);
+        server.cli_ok(
+            &["user", "add", "alice", "--password-stdin"],
+            Some(&password_line),
+        );
+        server.spawn();
+        server
+    }
+
+    /// Starts on an empty data folder, as a first installation does: the server
+    /// creates `admin` and writes its password to `initial-admin-password`, and the
+    /// harness then acts as `admin`.
+    pub fn start_fresh() -> TestServer {
+        let mut server = TestServer::unstarted("admin");
+        server.spawn();
+
+        let file = server.initial_admin_password_file();
+        let password = fs::read_to_string(&file).unwrap_or_else(|err| {
+            panic!(
+                "a first start wrote no {}: {err}\n{}",
+                file.display(),
+                server.log_tail()
+            )
+        });
+        server.password = password.trim().to_owned();
+        server
+    }
+
+    fn unstarted(user: &str) -> TestServer {
         let bin = ruche_bin();
         assert!(
             bin.is_file(),
@@ -64,29 +97,28 @@ impl TestServer {
             bin.display()
         );
 
-        let mut server = TestServer {
+        let log_dir = tempfile::Builder::new()
+            .prefix("ruche-log-")
+            .tempdir()
+            .unwrap();
+        TestServer {
             data: tempfile::Builder::new()
                 .prefix("ruche-data-")
                 .tempdir()
                 .unwrap(),
-            _log_dir: tempfile::Builder::new()
-                .prefix("ruche-log-")
-                .tempdir()
-                .unwrap(),
-            log_path: PathBuf::new(),
+            log_path: log_dir.path().join("server.log"),
+            _log_dir: log_dir,
             child: None,
             url: String::new(),
-            user: "alice".to_owned(),
-            password: Alphanumeric.sample_string(&mut rand::rng(), 24),
+            user: user.to_owned(),
+            password: String::new(),
             client: new_client(),
-        };
-        server.log_path = server._log_dir.path().join("server.log");
+        }
+    }
 
-        let password_line = format!("{}\n", server.password);
-        let add = ["user", "add", "alice", "--password-stdin"];
-        server.cli_ok(&add, Some(&password_line));
-        server.spawn();
-        server
+    /// Where a first start writes the password of the `admin` it creates.
+    pub fn initial_admin_password_file(&self) -> PathBuf {
+        self.data_dir().join("initial-admin-password")
     }
 
     /// The base URL, e.g. `http://127.0.0.1:41234` (no trailing slash). It changes
@@ -192,7 +224,7 @@ impl TestServer {
 
     /// Runs `ruche` with `args` and `--data <this data folder>`, feeding `stdin`.
     pub fn cli(&self, args: &[&str], stdin: Option<&str>) -> Output {
-        let mut child = Command::new(ruche_bin())
+        let mut child = ruche_command()
             .args(args)
             .arg("--data")
             .arg(self.data_dir())
@@ -296,7 +328,7 @@ impl TestServer {
             .append(true)
             .open(&self.log_path)
             .unwrap();
-        let mut child = Command::new(ruche_bin())
+        let mut child = ruche_command()
             .args(["serve", "--listen", "127.0.0.1:0", "--data"])
             .arg(self.data_dir())
             .env("NO_COLOR", "1")
@@ -419,6 +451,18 @@ fn propfind_body(props: &[(&str, &str)]) -> String {
         .map(|(namespace, name)| format!(r#"<{name} xmlns="{namespace}"/>"#))
         .collect();
     format!(r#"{XML_DECLARATION}<propfind xmlns="DAV:"><prop>{wanted}</prop></propfind>"#)
+}
+
+/// A `ruche` command that inherits no `RUCHE_*` variable (the server reads its
+/// configuration from them), so the caller's environment cannot change a test.
+fn ruche_command() -> Command {
+    let mut command = Command::new(ruche_bin());
+    for (name, _) in std::env::vars_os() {
+        if name.to_string_lossy().starts_with("RUCHE_") {
+            command.env_remove(name);
+        }
+    }
+    command
 }
 
 fn new_client() -> Client {

@@ -112,7 +112,7 @@ fn write_until_killed(
 
     while !stop.load(Ordering::SeqCst) {
         let path = format!(
-            "writer {writer}/file {}.bin",
+            "writer-{writer}/file-{}.bin",
             rng.random_range(0..PATHS_PER_WRITER)
         );
         let content = random_content(&mut rng);
@@ -202,7 +202,7 @@ fn verify(server: &TestServer, histories: &Histories, round: usize) {
     }
 
     for writer in 0..WRITERS {
-        let folder = format!("writer {writer}/");
+        let folder = format!("writer-{writer}/");
         for entry in server
             .propfind(&folder, "1", &[])
             .iter()
@@ -228,7 +228,7 @@ fn verify(server: &TestServer, histories: &Histories, round: usize) {
 fn acknowledged_uploads_survive_sigkill_whole() {
     let mut server = TestServer::start();
     for writer in 0..WRITERS {
-        server.mkcol(&format!("writer {writer}"));
+        server.mkcol(&format!("writer-{writer}"));
     }
     let histories: Histories = Arc::default();
 

@@ -150,11 +150,13 @@ fn windows_saves_a_new_file_under_a_lock_and_sets_its_times() {
     let found = &server.propfind("Report.docx", "0", &wanted)[0];
     assert_eq!(
         found.prop(DAV_NS, "getlastmodified").as_deref(),
-        Some(WINDOWS_SAVE_TIME)
+        Some(WINDOWS_SAVE_TIME),
+        "getlastmodified after a PROPPATCH of Win32LastModifiedTime"
     );
     assert_eq!(
         found.prop(MS_NS, "Win32FileAttributes").as_deref(),
-        Some("00000020")
+        Some("00000020"),
+        "Win32FileAttributes after a PROPPATCH"
     );
     assert_eq!(server.get_bytes("Report.docx").as_deref(), Some(&b"v1"[..]));
 }

@@ -100,9 +100,10 @@ impl Rclone {
         );
         assert!(
             output.status.success(),
-            "rclone {} failed with {}:\n{transcript}",
+            "rclone {} failed with {}:\n{}",
             args.join(" "),
-            output.status
+            output.status,
+            shortened(&transcript)
         );
         transcript
     }
@@ -124,6 +125,23 @@ impl Rclone {
             "rclone check found differences:\n{transcript}"
         );
     }
+}
+
+/// The errors of a long rclone transcript: how many, the first few, and the end.
+fn shortened(transcript: &str) -> String {
+    const SHOWN: usize = 20;
+    let errors: Vec<&str> = transcript
+        .lines()
+        .filter(|line| line.contains("ERROR"))
+        .collect();
+    let lines: Vec<&str> = transcript.lines().collect();
+    let end = &lines[lines.len().saturating_sub(SHOWN)..];
+    format!(
+        "{} ERROR lines, the first {SHOWN}:\n{}\n--- end of the output ---\n{}",
+        errors.len(),
+        errors[..errors.len().min(SHOWN)].join("\n"),
+        end.join("\n")
+    )
 }
 
 /// Writes a tree of [`FILE_COUNT`] files below `root` and returns it.
