@@ -280,6 +280,11 @@ impl TestServer {
         self.start_again();
     }
 
+    /// The process id of the running server.
+    pub fn pid(&self) -> Option<u32> {
+        self.child.as_ref().map(Child::id)
+    }
+
     /// Kills the server with SIGKILL and waits for it to be gone, without restarting.
     pub fn crash(&mut self) {
         if let Some(mut child) = self.child.take() {

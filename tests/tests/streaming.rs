@@ -45,17 +45,10 @@ fn pattern_hash(len: u64) -> Vec<u8> {
 
 /// The peak resident memory of the server process, in KiB.
 fn peak_rss_kib(server: &TestServer) -> u64 {
-    let data = server.data_dir().to_string_lossy().into_owned();
-    for entry in std::fs::read_dir("/proc").unwrap().flatten() {
-        let cmdline = std::fs::read(entry.path().join("cmdline")).unwrap_or_default();
-        let cmdline = String::from_utf8_lossy(&cmdline).replace('\0', " ");
-        if cmdline.contains("serve") && cmdline.contains(&data) {
-            let status = std::fs::read_to_string(entry.path().join("status")).unwrap();
-            let line = status.lines().find(|l| l.starts_with("VmHWM:")).unwrap();
-            return line.split_whitespace().nth(1).unwrap().parse().unwrap();
-        }
-    }
-    panic!("no server process found for {data}");
+    let pid = server.pid().expect("the server runs");
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
+    let line = status.lines().find(|l| l.starts_with("VmHWM:")).unwrap();
+    line.split_whitespace().nth(1).unwrap().parse().unwrap()
 }
 
 fn put_pattern(server: &TestServer, path: &str, len: u64) {
