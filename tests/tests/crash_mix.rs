@@ -71,7 +71,9 @@ fn pick(
     let path = |i: usize| format!("w{worker}/f{i}");
     let a = path(rng.random_range(0..NAMES));
     let b = path(rng.random_range(0..NAMES));
-    let (state_a, state_b) = (model.certain(&a)?, model.certain(&b)?);
+    // Both paths must be certain, or the outcome could not be predicted.
+    let state_a = model.certain(&a)?;
+    model.certain(&b)?;
     let op = match (rng.random_range(0..10), &state_a) {
         (0..=4, _) | (_, None) => {
             let size = if rng.random_bool(0.2) {
