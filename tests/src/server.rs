@@ -57,7 +57,14 @@ impl TestServer {
     /// Creates a data folder with user `alice`, starts the server and waits until
     /// `/healthz` answers 200.
     pub fn start() -> TestServer {
+        TestServer::start_with(|_| {})
+    }
+
+    /// Like [`TestServer::start`], calling `prepare` on the empty data folder first (to
+    /// mount a small file system on it, say).
+    pub fn start_with(prepare: impl FnOnce(&Path)) -> TestServer {
         let mut server = TestServer::unstarted("alice");
+        prepare(server.data_dir());
         server.password = Alphanumeric.sample_string(&mut rand::rng(), 24);
 
         let password_line = format!("{}\n", server.password);
