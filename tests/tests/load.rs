@@ -71,7 +71,7 @@ fn client(server: &TestServer, tally: &Tally, id: usize, deadline: Instant) {
             read.as_ref() == body.as_slice(),
             "{moved}: acknowledged write lost"
         );
-        if round % 2 == 0 {
+        if round.is_multiple_of(2) {
             assert!(timed(tally, server.dav("DELETE", &moved))
                 .status()
                 .is_success());
