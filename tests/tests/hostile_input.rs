@@ -73,3 +73,42 @@ fn oversized_bodies_and_headers_are_refused() {
     );
     still_serving(&server);
 }
+
+#[test]
+fn user_content_is_never_rendered_as_a_page_of_the_app() {
+    let server = TestServer::start();
+    server.put(
+        "page.html",
+        b"<script>alert(document.cookie)</script>".to_vec(),
+    );
+    server.put(
+        "image.svg",
+        b"<svg xmlns='http://www.w3.org/2000/svg'><script>1</script></svg>".to_vec(),
+    );
+    server.put("notes.txt", b"plain".to_vec());
+    for (path, attachment) in [
+        ("page.html", true),
+        ("image.svg", true),
+        ("notes.txt", false),
+    ] {
+        let response = server.dav("GET", path).send().unwrap();
+        let header = |name: &str| {
+            response
+                .headers()
+                .get(name)
+                .and_then(|v| v.to_str().ok())
+                .unwrap_or("")
+                .to_owned()
+        };
+        assert_eq!(header("x-content-type-options"), "nosniff", "{path}");
+        assert!(
+            header("content-security-policy").contains("sandbox"),
+            "{path}"
+        );
+        assert_eq!(
+            header("content-disposition") == "attachment",
+            attachment,
+            "{path}"
+        );
+    }
+}

@@ -143,6 +143,9 @@ impl DavService {
                 .headers_mut()
                 .insert("cache-control", HeaderValue::from_static("no-store"));
         }
+        if method == Method::GET || method == Method::HEAD {
+            never_render(response.headers_mut());
+        }
         response
     }
 
@@ -311,6 +314,34 @@ impl DavService {
         if let Ok(value) = HeaderValue::from_str(&node.id.to_string()) {
             headers.insert("oc-fileid", value);
         }
+    }
+}
+
+/// User content is served on the app's origin: a browser must never run it as a page.
+/// It may not sniff types, runs sandboxed without any resource, and downloads what a browser
+/// would otherwise render as a document.
+fn never_render(headers: &mut HeaderMap) {
+    headers.insert(
+        "x-content-type-options",
+        HeaderValue::from_static("nosniff"),
+    );
+    headers.insert(
+        "content-security-policy",
+        HeaderValue::from_static("default-src 'none'; sandbox"),
+    );
+    let content_type = headers
+        .get("content-type")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("")
+        .to_ascii_lowercase();
+    let renders_as_document = ["html", "xml", "svg", "javascript", "xsl"]
+        .iter()
+        .any(|kind| content_type.contains(kind));
+    if renders_as_document {
+        headers.insert(
+            "content-disposition",
+            HeaderValue::from_static("attachment"),
+        );
     }
 }
 
