@@ -51,6 +51,8 @@ pub struct TestServer {
     user: String,
     password: String,
     client: Client,
+    /// Flags added to `serve`.
+    serve_args: Vec<String>,
 }
 
 impl TestServer {
@@ -63,7 +65,17 @@ impl TestServer {
     /// Like [`TestServer::start`], calling `prepare` on the empty data folder first (to
     /// mount a small file system on it, say).
     pub fn start_with(prepare: impl FnOnce(&Path)) -> TestServer {
+        TestServer::start_configured(prepare, &[])
+    }
+
+    /// Like [`TestServer::start`], with extra flags for `ruche serve`.
+    pub fn start_with_args(args: &[&str]) -> TestServer {
+        TestServer::start_configured(|_| {}, args)
+    }
+
+    fn start_configured(prepare: impl FnOnce(&Path), args: &[&str]) -> TestServer {
         let mut server = TestServer::unstarted("alice");
+        server.serve_args = args.iter().map(|a| a.to_string()).collect();
         prepare(server.data_dir());
         server.password = Alphanumeric.sample_string(&mut rand::rng(), 24);
 
@@ -120,6 +132,7 @@ impl TestServer {
             user: user.to_owned(),
             password: String::new(),
             client: new_client(),
+            serve_args: Vec::new(),
         }
     }
 
@@ -343,6 +356,7 @@ impl TestServer {
         let mut child = ruche_command()
             .args(["serve", "--listen", "127.0.0.1:0", "--data"])
             .arg(self.data_dir())
+            .args(&self.serve_args)
             .env("NO_COLOR", "1")
             .stdin(Stdio::null())
             .stdout(Stdio::piped())

@@ -3,6 +3,7 @@
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
+use std::time::Duration;
 
 use anyhow::Context;
 use serde::Deserialize;
@@ -14,6 +15,10 @@ pub struct Config {
     pub listen: SocketAddr,
     pub tls: Option<TlsFiles>,
     pub default_quota: Option<u64>,
+    /// Connections served at once; more wait in the kernel's queue.
+    pub max_connections: usize,
+    /// A connection with no traffic either way for this long is closed.
+    pub idle_timeout: Duration,
 }
 
 /// A certificate chain and its private key, both PEM.
@@ -32,6 +37,8 @@ struct FileConfig {
     tls_cert: Option<PathBuf>,
     tls_key: Option<PathBuf>,
     default_quota: Option<u64>,
+    max_connections: Option<usize>,
+    idle_timeout_secs: Option<u64>,
 }
 
 /// Values given on the command line or in the environment; they win over the file.
@@ -43,10 +50,14 @@ pub struct Overrides {
     pub tls_cert: Option<PathBuf>,
     pub tls_key: Option<PathBuf>,
     pub default_quota: Option<u64>,
+    pub max_connections: Option<usize>,
+    pub idle_timeout_secs: Option<u64>,
 }
 
 pub const DEFAULT_DATA: &str = "./ruche-data";
 pub const DEFAULT_LISTEN: &str = "127.0.0.1:8080";
+const DEFAULT_MAX_CONNECTIONS: usize = 4096;
+const DEFAULT_IDLE_TIMEOUT_SECS: u64 = 120;
 
 impl Config {
     pub fn resolve(overrides: Overrides) -> anyhow::Result<Config> {
@@ -74,6 +85,18 @@ impl Config {
             listen,
             tls,
             default_quota: overrides.default_quota.or(file.default_quota),
+            max_connections: overrides
+                .max_connections
+                .or(file.max_connections)
+                .unwrap_or(DEFAULT_MAX_CONNECTIONS)
+                .max(1),
+            idle_timeout: Duration::from_secs(
+                overrides
+                    .idle_timeout_secs
+                    .or(file.idle_timeout_secs)
+                    .unwrap_or(DEFAULT_IDLE_TIMEOUT_SECS)
+                    .max(1),
+            ),
         })
     }
 }

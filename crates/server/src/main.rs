@@ -4,6 +4,7 @@ mod api;
 mod authn;
 mod config;
 mod fragment;
+mod idle;
 mod maintenance;
 mod metrics;
 mod serve;
@@ -87,6 +88,12 @@ struct ServeArgs {
     /// Quota in bytes given to new personal spaces.
     #[arg(long, env = "RUCHE_DEFAULT_QUOTA")]
     default_quota: Option<u64>,
+    /// Connections served at once [default: 4096].
+    #[arg(long, env = "RUCHE_MAX_CONNECTIONS")]
+    max_connections: Option<usize>,
+    /// Seconds without traffic after which a connection is closed [default: 120].
+    #[arg(long, env = "RUCHE_IDLE_TIMEOUT")]
+    idle_timeout: Option<u64>,
 }
 
 #[derive(Subcommand)]
@@ -157,6 +164,8 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 tls_cert: args.tls_cert,
                 tls_key: args.tls_key,
                 default_quota: args.default_quota,
+                max_connections: args.max_connections,
+                idle_timeout_secs: args.idle_timeout,
             })?;
             serve::run(config)?;
         }

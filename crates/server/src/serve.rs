@@ -21,6 +21,7 @@ use hyper_util::server::conn::auto;
 use hyper_util::server::graceful::GracefulShutdown;
 use hyper_util::service::TowerToHyperService;
 use tokio::net::TcpListener;
+use tokio::sync::Semaphore;
 use tower::ServiceExt;
 use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
 use tracing::Instrument;
@@ -28,6 +29,7 @@ use tracing::Instrument;
 use crate::authn::{self, AuthFailure};
 use crate::config::Config;
 use crate::fragment::{self, FragmentLog, Observed};
+use crate::idle::Idle;
 use crate::state::{AppState, SharedState};
 use crate::{api, tls};
 
@@ -70,7 +72,7 @@ async fn serve(config: Config) -> anyhow::Result<()> {
     tracing::info!(address = %local, data = %config.data.display(), "ruche started");
 
     let app = router(state);
-    accept_loop(listener, app, tls).await;
+    accept_loop(listener, app, tls, &config).await;
     tracing::info!("ruche stopped");
     Ok(())
 }
@@ -88,8 +90,15 @@ fn router(state: SharedState) -> Router {
         .with_state(state)
 }
 
-async fn accept_loop(listener: TcpListener, app: Router, tls: Option<tls::Acceptor>) {
+async fn accept_loop(
+    listener: TcpListener,
+    app: Router,
+    tls: Option<tls::Acceptor>,
+    config: &Config,
+) {
     let graceful = GracefulShutdown::new();
+    let slots = Arc::new(Semaphore::new(config.max_connections));
+    let idle = config.idle_timeout;
     let mut builder = auto::Builder::new(TokioExecutor::new());
     builder
         .http1()
@@ -98,6 +107,13 @@ async fn accept_loop(listener: TcpListener, app: Router, tls: Option<tls::Accept
     let builder = Arc::new(builder);
     let mut shutdown = std::pin::pin!(shutdown_signal());
     loop {
+        let slot = tokio::select! {
+            slot = slots.clone().acquire_owned() => match slot {
+                Ok(slot) => slot,
+                Err(_) => break,
+            },
+            () = &mut shutdown => break,
+        };
         let (stream, peer) = tokio::select! {
             accepted = listener.accept() => match accepted {
                 Ok(pair) => pair,
@@ -121,6 +137,8 @@ async fn accept_loop(listener: TcpListener, app: Router, tls: Option<tls::Accept
         let service = TowerToHyperService::new(service);
         let (builder, watcher, tls) = (builder.clone(), graceful.watcher(), tls.clone());
         tokio::spawn(async move {
+            let _slot = slot;
+            let stream = Idle::new(stream, idle);
             let result = match tls {
                 None => {
                     let io = TokioIo::new(Observed::new(stream, fragments));

@@ -5,7 +5,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Context;
-use tokio::net::TcpStream;
+use tokio::io::{AsyncRead, AsyncWrite};
 use tokio_rustls::rustls::ServerConfig;
 use tokio_rustls::server::TlsStream;
 
@@ -38,7 +38,10 @@ pub fn acceptor(files: &TlsFiles) -> anyhow::Result<Acceptor> {
 }
 
 /// Completes a TLS handshake, giving up on clients that stall or fail.
-pub async fn handshake(acceptor: &Acceptor, stream: TcpStream) -> Option<TlsStream<TcpStream>> {
+pub async fn handshake<S>(acceptor: &Acceptor, stream: S) -> Option<TlsStream<S>>
+where
+    S: AsyncRead + AsyncWrite + Unpin,
+{
     match tokio::time::timeout(HANDSHAKE_TIMEOUT, acceptor.accept(stream)).await {
         Ok(Ok(stream)) => Some(stream),
         Ok(Err(error)) => {
