@@ -84,13 +84,6 @@ fn percentile(sorted: &[u64], p: f64) -> u64 {
     sorted.get(index).copied().unwrap_or(0)
 }
 
-fn peak_rss_kib(server: &TestServer) -> u64 {
-    let pid = server.pid().expect("the server runs");
-    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
-    let line = status.lines().find(|l| l.starts_with("VmHWM:")).unwrap();
-    line.split_whitespace().nth(1).unwrap().parse().unwrap()
-}
-
 #[test]
 fn two_hundred_clients_for_a_minute() {
     let server = TestServer::start();
@@ -109,7 +102,7 @@ fn two_hundred_clients_for_a_minute() {
     let operations = tally.operations.load(Ordering::Relaxed);
     let mut latencies = tally.latencies_us.into_inner().unwrap();
     latencies.sort_unstable();
-    let peak = peak_rss_kib(&server);
+    let peak = server.peak_rss_kib();
     println!(
         "{CLIENTS} clients, {:?}: {operations} operations, {:.0}/s, p50 {} ms, p99 {} ms, \
          peak RSS {} MiB",

@@ -43,14 +43,6 @@ fn pattern_hash(len: u64) -> Vec<u8> {
     }
 }
 
-/// The peak resident memory of the server process, in KiB.
-fn peak_rss_kib(server: &TestServer) -> u64 {
-    let pid = server.pid().expect("the server runs");
-    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
-    let line = status.lines().find(|l| l.starts_with("VmHWM:")).unwrap();
-    line.split_whitespace().nth(1).unwrap().parse().unwrap()
-}
-
 fn put_pattern(server: &TestServer, path: &str, len: u64) {
     let body = reqwest::blocking::Body::sized(
         Pattern {
@@ -89,13 +81,13 @@ fn a_gigabyte_goes_through_without_growing_the_server() {
     // Warm up every path once: buffers, threads and pools reach their working size.
     put_pattern(&server, "warm.bin", 64 * MIB);
     get_hash(&server, "warm.bin");
-    let before = peak_rss_kib(&server);
+    let before = server.peak_rss_kib();
 
     let len = 1024 * MIB;
     put_pattern(&server, "big.bin", len);
-    let after_put = peak_rss_kib(&server);
+    let after_put = server.peak_rss_kib();
     let (got, hash) = get_hash(&server, "big.bin");
-    let after_get = peak_rss_kib(&server);
+    let after_get = server.peak_rss_kib();
 
     assert_eq!(got, len);
     assert_eq!(hash, pattern_hash(len), "the content came back intact");

@@ -378,17 +378,10 @@ impl Store {
     ) -> Result<Node> {
         let (from, to) = (normalize_path(from)?, normalize_path(to)?);
         self.write(|tx| {
-            let node = resolve(tx, space, &from)?;
-            let (parent, name) = resolve_parent(tx, space, &to)?;
+            let (node, parent, name) = place(tx, space, &from, &to, overwrite)?;
             let old_parent = node
                 .parent
                 .ok_or(StoreError::WrongKind { path: "/".into() })?;
-            if is_inside(tx, parent.id, node.id)? {
-                return Err(StoreError::IntoItself {
-                    path: display_path(&from),
-                });
-            }
-            clear_destination(tx, parent.id, &name, overwrite, &to)?;
             let change = next_change(tx)?;
             tx.prepare_cached(
                 "UPDATE nodes SET parent_id = ?2, name = ?3, change_seq = ?4 WHERE id = ?1",
@@ -410,14 +403,7 @@ impl Store {
     ) -> Result<Node> {
         let (from, to) = (normalize_path(from)?, normalize_path(to)?);
         self.write(|tx| {
-            let node = resolve(tx, space, &from)?;
-            let (parent, name) = resolve_parent(tx, space, &to)?;
-            if is_inside(tx, parent.id, node.id)? {
-                return Err(StoreError::IntoItself {
-                    path: display_path(&from),
-                });
-            }
-            clear_destination(tx, parent.id, &name, overwrite, &to)?;
+            let (node, parent, name) = place(tx, space, &from, &to, overwrite)?;
             let size = subtree_size(tx, node.id)?;
             check_quota(tx, space, i64::try_from(size).unwrap_or(i64::MAX))?;
             let change = next_change(tx)?;
@@ -437,6 +423,26 @@ impl Store {
             touch_upwards(tx, node, change)
         })
     }
+}
+
+/// Resolves the source of a move or copy and the folder and name it goes to, refusing a
+/// folder into itself and clearing (or refusing) an occupied destination.
+fn place(
+    tx: &Transaction<'_>,
+    space: SpaceId,
+    from: &[String],
+    to: &[String],
+    overwrite: bool,
+) -> Result<(Node, Node, String)> {
+    let node = resolve(tx, space, from)?;
+    let (parent, name) = resolve_parent(tx, space, to)?;
+    if is_inside(tx, parent.id, node.id)? {
+        return Err(StoreError::IntoItself {
+            path: display_path(from),
+        });
+    }
+    clear_destination(tx, parent.id, &name, overwrite, to)?;
+    Ok((node, parent, name))
 }
 
 fn clear_destination(
