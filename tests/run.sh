@@ -6,8 +6,8 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 # Debian packages of the external clients, and the command each one provides.
-packages=(litmus cadaver rclone davfs2 curl openssl)
-tools=(litmus cadaver rclone mount.davfs curl openssl)
+packages=(litmus cadaver rclone davfs2 curl openssl nextcloud-desktop-cmd)
+tools=(litmus cadaver rclone mount.davfs curl openssl nextcloudcmd)
 
 have_tool() {
     # mount.davfs lives in /usr/sbin, which is not on every user's PATH.

@@ -311,7 +311,7 @@ impl DavService {
             headers.insert("oc-etag", value.clone());
             headers.insert("etag", value);
         }
-        if let Ok(value) = HeaderValue::from_str(&node.id.to_string()) {
+        if let Ok(value) = HeaderValue::from_str(&props::oc_id(&node)) {
             headers.insert("oc-fileid", value);
         }
     }

@@ -79,11 +79,17 @@ fn sets_modified(namespace: &str, name: &str) -> bool {
         || (namespace, name) == (MS_NS, "Win32LastModifiedTime")
 }
 
+/// The id sync clients know a node by (`oc:id`, `OC-FileId`): the file id, padded, then an
+/// instance name, as Nextcloud writes it.
+pub(crate) fn oc_id(node: &Node) -> String {
+    format!("{:08}ruche", node.id.0)
+}
+
 /// The value of a live ownCloud property of `node`, if `name` is one.
 pub(crate) fn live_value(node: &Node, name: &str) -> Option<String> {
     let value = match name {
         "fileid" => node.id.0.to_string(),
-        "id" => format!("{:08}ruche", node.id.0),
+        "id" => oc_id(node),
         "size" => node.size.to_string(),
         // R: shareable, D: deletable, N: renamable, V: movable, W/CK: writable file/folder.
         "permissions" if node.is_dir => "RDNVCK".to_owned(),

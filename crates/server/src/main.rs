@@ -7,6 +7,7 @@ mod fragment;
 mod idle;
 mod maintenance;
 mod metrics;
+mod nextcloud;
 mod serve;
 mod state;
 mod tls;

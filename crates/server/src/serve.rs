@@ -31,7 +31,7 @@ use crate::config::Config;
 use crate::fragment::{self, FragmentLog, Observed};
 use crate::idle::Idle;
 use crate::state::{AppState, SharedState};
-use crate::{api, tls};
+use crate::{api, nextcloud, tls};
 
 /// How long uploads in flight may take to finish after SIGTERM before they are dropped
 /// (a dropped upload leaves the previous content in place).
@@ -83,6 +83,7 @@ fn router(state: SharedState) -> Router {
         .route("/healthz", get(|| async { "ok" }))
         .route("/metrics", get(metrics))
         .merge(api::routes())
+        .merge(nextcloud::routes())
         .fallback(dav_or_not_found)
         .layer(middleware::from_fn_with_state(state.clone(), observe))
         .layer(PropagateRequestIdLayer::x_request_id())
@@ -203,20 +204,33 @@ async fn dav_or_not_found(
     ConnectInfo(peer): ConnectInfo<SocketAddr>,
     req: Request,
 ) -> Response {
-    let path = req.uri().path();
-    if path != "/dav" && !path.starts_with("/dav/") {
+    let Some(mount) = nextcloud::dav_mount(req.uri().path()) else {
         return StatusCode::NOT_FOUND.into_response();
-    }
+    };
     let user = match authn::authenticate(&state, req.headers(), peer.ip()).await {
         Ok(user) => user,
         Err(failure) => return refusal(failure),
     };
+    // A URL naming another user leads nowhere, whether that user exists or not.
+    if mount
+        .user_in_url
+        .as_ref()
+        .is_some_and(|named| *named != user.name)
+    {
+        return StatusCode::NOT_FOUND.into_response();
+    }
     let who = ruche_dav::Principal {
         user: user.id,
         name: user.name,
         space: user.space,
     };
-    state.dav.handle(req, &who).await.map(Body::new)
+    let answer = if mount.prefix == "/dav" {
+        state.dav.handle(req, &who).await
+    } else {
+        let service = ruche_dav::DavService::new(state.store.clone(), &mount.prefix);
+        service.handle(req, &who).await
+    };
+    answer.map(Body::new)
 }
 
 fn refusal(failure: AuthFailure) -> Response {

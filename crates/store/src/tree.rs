@@ -382,11 +382,11 @@ impl Store {
             let old_parent = node
                 .parent
                 .ok_or(StoreError::WrongKind { path: "/".into() })?;
+            // The node keeps its ETag: sync clients recognise a move by an unchanged id and
+            // ETag at a new place. Only the folders on both sides change.
             let change = next_change(tx)?;
-            tx.prepare_cached(
-                "UPDATE nodes SET parent_id = ?2, name = ?3, change_seq = ?4 WHERE id = ?1",
-            )?
-            .execute(params![node.id.0, parent.id.0, name, change])?;
+            tx.prepare_cached("UPDATE nodes SET parent_id = ?2, name = ?3 WHERE id = ?1")?
+                .execute(params![node.id.0, parent.id.0, name])?;
             touch_upwards(tx, old_parent, change)?;
             touch_upwards(tx, parent.id, change)?;
             node_by_id(tx, node.id)?.ok_or_else(|| StoreError::not_found(&to))
@@ -692,6 +692,22 @@ mod tests {
         let (_dir, store, user) = store_with_user(None);
         put(&store, &user, &["\u{e9}t\u{e9}.txt"], b"x").unwrap();
         assert!(store.lookup(user.space, &["e\u{301}te\u{301}.txt"]).is_ok());
+    }
+
+    #[test]
+    fn a_moved_file_keeps_its_etag_and_its_folders_change_theirs() {
+        let (_dir, store, user) = store_with_user(None);
+        store.create_folder(user.space, &["a"]).unwrap();
+        let file = put(&store, &user, &["a", "f"], b"x").unwrap();
+        let folder_before = store.lookup(user.space, &["a"]).unwrap().etag();
+        let moved = store
+            .move_node(user.space, &["a", "f"], &["g"], false)
+            .unwrap();
+        assert_eq!(moved.etag(), file.etag());
+        assert_ne!(
+            store.lookup(user.space, &["a"]).unwrap().etag(),
+            folder_before
+        );
     }
 
     #[test]
