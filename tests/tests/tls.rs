@@ -96,7 +96,7 @@ fn the_drive_answers_over_https_with_the_given_certificate() {
     assert!(healthy, "the server never answered over HTTPS");
     assert_eq!(
         String::from_utf8_lossy(&listing.stdout),
-        "200",
-        "GET /dav/ over HTTPS"
+        "207",
+        "PROPFIND /dav/ over HTTPS"
     );
 }

@@ -16,6 +16,7 @@ use crate::meta::NodeMeta;
 pub(crate) struct ReadFile {
     pub(crate) node: Node,
     pub(crate) content: Box<dyn BlobRead>,
+    pub(crate) buffer: BytesMut,
 }
 
 impl fmt::Debug for ReadFile {
@@ -43,7 +44,11 @@ impl DavFile for ReadFile {
     fn read_bytes(&mut self, count: usize) -> FsFuture<'_, Bytes> {
         async move {
             blocking(|| {
-                let mut buf = BytesMut::zeroed(count);
+                // The previous chunk has usually been sent and dropped by now, so this
+                // reuses its memory instead of allocating anew for every read.
+                let buf = &mut self.buffer;
+                buf.clear();
+                buf.resize(count, 0);
                 let mut filled = 0;
                 while filled < count {
                     match self.content.read(&mut buf[filled..]) {
@@ -57,7 +62,7 @@ impl DavFile for ReadFile {
                     }
                 }
                 buf.truncate(filled);
-                Ok(buf.freeze())
+                Ok(buf.split().freeze())
             })
         }
         .boxed()

@@ -83,7 +83,11 @@ impl DriveFs {
                 return Err(FsError::Forbidden);
             }
             let content = blocking(|| self.store.open_content(&node)).map_err(fs_error)?;
-            return Ok(Box::new(ReadFile { node, content }));
+            return Ok(Box::new(ReadFile {
+                node,
+                content,
+                buffer: bytes::BytesMut::new(),
+            }));
         }
         match &existing {
             Some(node) if node.is_dir => return Err(FsError::Forbidden),
