@@ -5,6 +5,7 @@ mod authn;
 mod config;
 mod fragment;
 mod idle;
+mod login_flow;
 mod maintenance;
 mod metrics;
 mod nextcloud;

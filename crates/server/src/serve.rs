@@ -31,7 +31,7 @@ use crate::config::Config;
 use crate::fragment::{self, FragmentLog, Observed};
 use crate::idle::Idle;
 use crate::state::{AppState, SharedState};
-use crate::{api, nextcloud, tls};
+use crate::{api, login_flow, nextcloud, tls};
 
 /// How long uploads in flight may take to finish after SIGTERM before they are dropped
 /// (a dropped upload leaves the previous content in place).
@@ -84,6 +84,7 @@ fn router(state: SharedState) -> Router {
         .route("/metrics", get(metrics))
         .merge(api::routes())
         .merge(nextcloud::routes())
+        .merge(login_flow::routes())
         .fallback(dav_or_not_found)
         .layer(middleware::from_fn_with_state(state.clone(), observe))
         .layer(PropagateRequestIdLayer::x_request_id())

@@ -9,6 +9,7 @@ use ruche_dav::DavService;
 use ruche_store::{Store, StoreConfig};
 
 use crate::config::Config;
+use crate::login_flow::LoginFlows;
 use crate::metrics::Metrics;
 
 /// Lifetime of an access token.
@@ -28,6 +29,9 @@ pub struct AppState {
     pub credentials: CredentialCache,
     pub dav: DavService,
     pub metrics: Metrics,
+    pub login_flows: LoginFlows,
+    /// `https` when the server terminates TLS itself, else `http`.
+    pub scheme: &'static str,
 }
 
 pub type SharedState = Arc<AppState>;
@@ -49,6 +53,12 @@ impl AppState {
             limiter: LoginLimiter::default_policy(),
             credentials: CredentialCache::new(CREDENTIAL_TTL, 10_000),
             metrics: Metrics::default(),
+            login_flows: LoginFlows::default(),
+            scheme: if config.tls.is_some() {
+                "https"
+            } else {
+                "http"
+            },
         })
     }
 }
