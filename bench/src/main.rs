@@ -1,1 +1,108 @@
-fn main() {}
+//! `ruche-bench`: measures ruche beside other WebDAV servers (nginx, Apache, dufs,
+//! rclone) and beside the limits of the machine, in one run, with one client.
+//!
+//! `cargo run --release -p ruche-bench -- webdav [--smoke]` starts every server on
+//! 127.0.0.1 with a fresh temporary data folder, runs the workloads W1 to W7 with the
+//! servers interleaved, prints Markdown tables and writes `results.json`,
+//! `results.md` and `results.svg`. It installs nothing: a missing peer is named with
+//! the command that installs it, and the run goes on without it.
+
+mod chart;
+mod client;
+mod configs;
+mod limits;
+mod machine;
+mod mix;
+mod peers;
+mod process;
+mod report;
+mod run;
+mod stats;
+mod table;
+mod workloads;
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use anyhow::Context;
+use clap::{Args, Parser, Subcommand};
+
+use crate::peers::Peer;
+
+#[derive(Parser)]
+#[command(name = "ruche-bench", about = "Benchmarks of ruche beside its peers")]
+struct Cli {
+    #[command(subcommand)]
+    command: Bench,
+}
+
+#[derive(Subcommand)]
+enum Bench {
+    /// WebDAV file workloads against ruche and the peer servers, and the machine limits.
+    Webdav(WebdavArgs),
+}
+
+#[derive(Args)]
+struct WebdavArgs {
+    /// Tiny sizes and one repetition: proves every workload and output works (CI).
+    #[arg(long)]
+    smoke: bool,
+    /// Folder for results.json, results.md and results.svg.
+    #[arg(long, default_value = "target/bench")]
+    out: PathBuf,
+    /// Repetitions of each workload [default: 5, or 1 with --smoke].
+    #[arg(long)]
+    repeat: Option<usize>,
+    /// Servers to measure, comma-separated.
+    #[arg(
+        long,
+        value_delimiter = ',',
+        default_value = "ruche,nginx,apache,dufs,rclone"
+    )]
+    peers: Vec<String>,
+}
+
+fn main() -> ExitCode {
+    let Bench::Webdav(args) = Cli::parse().command;
+    match webdav(args) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(error) => {
+            eprintln!("ruche-bench: {error:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn webdav(args: WebdavArgs) -> anyhow::Result<()> {
+    let peers = args
+        .peers
+        .iter()
+        .map(|name| Peer::parse(name).with_context(|| format!("unknown server {name:?}")))
+        .collect::<anyhow::Result<Vec<Peer>>>()?;
+    let plan = run::Plan {
+        peers,
+        repeat: args.repeat.unwrap_or(if args.smoke { 1 } else { 5 }).max(1),
+        smoke: args.smoke,
+        ruche: machine::ruche_binary(),
+        temp: std::env::temp_dir(),
+    };
+
+    let (report, servers) = run::run(&plan)?;
+    let markdown = report.markdown();
+    println!("{markdown}");
+
+    std::fs::create_dir_all(&args.out)
+        .with_context(|| format!("creating {}", args.out.display()))?;
+    let json = serde_json::to_string_pretty(&report.json())?;
+    write(&args.out.join("results.json"), &json)?;
+    write(&args.out.join("results.md"), &markdown)?;
+    let svg = args.out.join("results.svg");
+    chart::draw(&report, &svg).with_context(|| format!("drawing {}", svg.display()))?;
+    eprintln!("results written to {}", args.out.display());
+    run::stop_all(servers);
+    Ok(())
+}
+
+fn write(path: &std::path::Path, text: &str) -> anyhow::Result<()> {
+    std::fs::write(path, text).with_context(|| format!("writing {}", path.display()))
+}

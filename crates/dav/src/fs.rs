@@ -17,7 +17,10 @@ use crate::file::{ReadFile, WriteFile};
 use crate::meta::{Entry, NodeMeta};
 use crate::props;
 
-/// Runs blocking store work without stalling the async executor's other tasks.
+/// Runs store work that may wait on the disk (writes, which wait for their fsync, and
+/// content reads) without stalling the executor's other tasks. Index lookups answer from
+/// SQLite's page cache in microseconds and run inline: handing them to another thread would
+/// cost more than they do.
 pub(crate) fn blocking<T>(f: impl FnOnce() -> T) -> T {
     tokio::task::block_in_place(f)
 }
@@ -68,7 +71,7 @@ pub struct DriveFs {
 impl DriveFs {
     pub(crate) fn lookup(&self, path: &DavPath) -> FsResult<Node> {
         let segments = segments(path)?;
-        blocking(|| self.store.lookup(self.space, &segments)).map_err(fs_error)
+        self.store.lookup(self.space, &segments).map_err(fs_error)
     }
 
     fn open_sync(&self, path: &DavPath, options: OpenOptions) -> FsResult<Box<dyn DavFile>> {
@@ -96,7 +99,7 @@ impl DriveFs {
             _ => {}
         }
         let path = segments(path)?;
-        let upload = blocking(|| self.store.begin_upload(self.space)).map_err(fs_error)?;
+        let upload = self.store.begin_upload(self.space).map_err(fs_error)?;
         Ok(Box::new(WriteFile {
             store: self.store.clone(),
             space: self.space,
@@ -128,7 +131,7 @@ impl DavFileSystem for DriveFs {
             if !folder.is_dir {
                 return Err(FsError::Forbidden);
             }
-            let children = blocking(|| self.store.children(folder.id)).map_err(fs_error)?;
+            let children = self.store.children(folder.id).map_err(fs_error)?;
             let entries = children
                 .into_iter()
                 .map(|node| Ok(Box::new(Entry(node)) as Box<dyn DavDirEntry>));
@@ -216,7 +219,7 @@ impl DavFileSystem for DriveFs {
     fn get_props<'a>(&'a self, path: &'a DavPath, do_content: bool) -> FsFuture<'a, Vec<DavProp>> {
         async move {
             let node = self.lookup(path)?;
-            blocking(|| props::all_dead(&self.store, &node, do_content))
+            props::all_dead(&self.store, &node, do_content)
         }
         .boxed()
     }
@@ -224,14 +227,14 @@ impl DavFileSystem for DriveFs {
     fn get_prop<'a>(&'a self, path: &'a DavPath, prop: DavProp) -> FsFuture<'a, Vec<u8>> {
         async move {
             let node = self.lookup(path)?;
-            blocking(|| props::one(&self.store, &node, &prop))
+            props::one(&self.store, &node, &prop)
         }
         .boxed()
     }
 
     fn get_quota(&self) -> FsFuture<'_, (u64, Option<u64>)> {
         async move {
-            let space = blocking(|| self.store.space(self.space)).map_err(fs_error)?;
+            let space = self.store.space(self.space).map_err(fs_error)?;
             Ok((space.used, space.quota))
         }
         .boxed()

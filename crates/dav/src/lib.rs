@@ -169,7 +169,12 @@ impl DavService {
             Ok(request) => request,
             Err(reason) => return plain(StatusCode::BAD_REQUEST, reason),
         };
-        fs::blocking(|| self.propfind_answer(who.space, &target, with_children, &request))
+        if with_children {
+            // A large folder takes milliseconds to describe: not on the executor's thread.
+            fs::blocking(|| self.propfind_answer(who.space, &target, true, &request))
+        } else {
+            self.propfind_answer(who.space, &target, false, &request)
+        }
     }
 
     fn propfind_answer(
@@ -303,7 +308,7 @@ impl DavService {
     }
 
     fn add_node_headers(&self, headers: &mut HeaderMap, space: SpaceId, path: &[String]) {
-        let Ok(node) = fs::blocking(|| self.store.lookup(space, path)) else {
+        let Ok(node) = self.store.lookup(space, path) else {
             return;
         };
         let etag = format!("\"{}\"", node.etag());

@@ -212,7 +212,7 @@ impl DavLockSystem for StoreLocks {
         submitted_tokens: &[String],
     ) -> LsFuture<'_, Result<(), DavLock>> {
         let key = lock_key(path);
-        let answer = match blocking(|| self.store.locks(self.space)) {
+        let answer = match self.store.locks(self.space) {
             Ok(locks) => {
                 let conflict = blocking_lock(
                     &locks,
@@ -248,7 +248,7 @@ impl DavLockSystem for StoreLocks {
 
     fn discover(&self, path: &DavPath) -> LsFuture<'_, Vec<DavLock>> {
         let key = lock_key(path);
-        let locks = blocking(|| self.store.locks(self.space)).unwrap_or_default();
+        let locks = self.store.locks(self.space).unwrap_or_default();
         let found = locks
             .iter()
             .filter(|l| covers(l, &key))

@@ -113,28 +113,34 @@ async fn verify_for(
     password: &str,
     allow_app_passwords: bool,
 ) -> Result<bool, AuthFailure> {
+    // The epoch in the keys makes remembered verifications die with a credential change,
+    // even one made by another process; the kind keeps app passwords out of the login API.
+    let key = |kind: &str| format!("{}\0{}\0{kind}", user.name, user.credential_epoch);
+    if state.credentials.get(&key("account"), password) == Some(user.id.0) {
+        return Ok(true);
+    }
     if allow_app_passwords {
+        if state.credentials.get(&key("app"), password) == Some(user.id.0) {
+            return Ok(true);
+        }
         let digest = ruche_auth::secret_digest(password);
         if state
             .store
             .app_password_matches(user.id, &digest)
             .map_err(internal)?
         {
+            state.credentials.insert(&key("app"), password, user.id.0);
             return Ok(true);
         }
-    }
-    // The epoch in the key makes remembered verifications die with a credential change,
-    // even one made by another process.
-    let cache_key = format!("{}\0{}", user.name, user.credential_epoch);
-    if state.credentials.get(&cache_key, password) == Some(user.id.0) {
-        return Ok(true);
     }
     let (hash, given) = (user.password_hash.clone(), password.to_owned());
     let ok = tokio::task::spawn_blocking(move || ruche_auth::verify_password(&given, &hash))
         .await
         .unwrap_or(false);
     if ok {
-        state.credentials.insert(&cache_key, password, user.id.0);
+        state
+            .credentials
+            .insert(&key("account"), password, user.id.0);
     }
     Ok(ok)
 }
