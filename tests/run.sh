@@ -6,8 +6,10 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 # Debian packages of the external clients, and the command each one provides.
-packages=(litmus cadaver rclone davfs2 curl openssl nextcloud-desktop-cmd)
-tools=(litmus cadaver rclone mount.davfs curl openssl nextcloudcmd)
+# nginx and Apache are the peers of the benchmark's smoke run.
+packages=(litmus cadaver rclone davfs2 curl openssl nextcloud-desktop-cmd
+          nginx-light libnginx-mod-http-dav-ext apache2)
+tools=(litmus cadaver rclone mount.davfs curl openssl nextcloudcmd nginx apache2)
 
 have_tool() {
     # mount.davfs lives in /usr/sbin, which is not on every user's PATH.
@@ -35,3 +37,8 @@ fi
 # for them: build every binary first so they never run a stale one.
 cargo build --workspace --bins
 cargo test --workspace --no-fail-fast
+
+# The benchmark program, at tiny sizes and once, against the debug binary just built: it
+# proves every workload and output still works. It asserts no time.
+RUCHE_BIN="$PWD/target/debug/ruche" cargo run -p ruche-bench -- webdav --smoke \
+    --out target/bench-smoke
