@@ -168,3 +168,48 @@ fn a_change_on_both_sides_keeps_both_versions() {
         "nothing lost"
     );
 }
+
+#[test]
+fn a_large_file_goes_up_in_chunks_and_comes_back_whole() {
+    require_tool("nextcloudcmd");
+    let server = TestServer::start();
+    let station = Workstation::new();
+    // 200 MiB that no two chunks share, so that a chunk out of place shows.
+    let mut content = vec![0u8; 200 << 20];
+    let mut state = 0x9e37_79b9_7f4a_7c15_u64;
+    for block in content.chunks_mut(8) {
+        state ^= state << 13;
+        state ^= state >> 7;
+        state ^= state << 17;
+        block.copy_from_slice(&state.to_le_bytes()[..block.len()]);
+    }
+    fs::write(station.path("archive.bin"), &content).unwrap();
+
+    station.sync(&server);
+    let log = server.log();
+    let chunk_puts = log
+        .lines()
+        .filter(|l| l.contains("PUT") && l.contains("/remote.php/dav/uploads/"))
+        .count();
+    assert!(
+        chunk_puts >= 2,
+        "the file was not sent in chunks ({chunk_puts} chunk PUTs)"
+    );
+    assert!(log.contains("MOVE") && log.contains(".file"), "no assembly");
+    let stored = server.get_bytes("archive.bin").expect("the file arrived");
+    assert!(stored == content, "the assembled file differs");
+
+    // Nothing left behind, and nothing sent again.
+    let uploads = server.data_dir().join("uploads");
+    let leftovers = fs::read_dir(&uploads)
+        .map(|spaces| {
+            spaces
+                .flatten()
+                .flat_map(|s| fs::read_dir(s.path()).into_iter().flatten().flatten())
+                .count()
+        })
+        .unwrap_or(0);
+    assert_eq!(leftovers, 0, "chunks left in {}", uploads.display());
+    let quiet = station.sync(&server);
+    assert!(!quiet.contains("PUT of"), "{quiet}");
+}

@@ -2,12 +2,15 @@
 
 use std::fmt;
 use std::io::{Read, Seek, SeekFrom};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 
 use bytes::{Buf, Bytes, BytesMut};
 use dav_server::fs::{DavFile, DavMetaData, FsError, FsFuture};
 use futures_util::FutureExt;
-use ruche_store::{BlobRead, CommitOptions, Node, SpaceId, Store, Timestamp, Upload, UserId};
+use ruche_store::{
+    BlobRead, CommitOptions, Node, SpaceId, Store, StoreError, Timestamp, Upload, UserId,
+};
 
 use crate::fs::{blocking, fs_error};
 use crate::meta::NodeMeta;
@@ -88,6 +91,7 @@ pub(crate) struct WriteFile {
     pub(crate) modified: Option<Timestamp>,
     pub(crate) author: UserId,
     pub(crate) committed: Option<Node>,
+    pub(crate) checksum_failed: Arc<AtomicBool>,
 }
 
 impl fmt::Debug for WriteFile {
@@ -180,7 +184,12 @@ impl DavFile for WriteFile {
                 self.store
                     .commit_upload(self.space, &self.path, upload, options)
             })
-            .map_err(fs_error)?;
+            .map_err(|error| {
+                if matches!(error, StoreError::ChecksumMismatch { .. }) {
+                    self.checksum_failed.store(true, Ordering::Relaxed);
+                }
+                fs_error(error)
+            })?;
             self.committed = Some(node);
             Ok(())
         }

@@ -1,6 +1,7 @@
 //! The drive as a dav-server file system: one instance per request, bound to the space
 //! the request may reach.
 
+use std::sync::atomic::AtomicBool;
 use std::sync::Arc;
 use std::time::SystemTime;
 
@@ -11,7 +12,7 @@ use dav_server::fs::{
 };
 use futures_util::FutureExt;
 use http::StatusCode;
-use ruche_store::{Node, SpaceId, Store, StoreError, Timestamp, UserId};
+use ruche_store::{Checksum, Node, SpaceId, Store, StoreError, Timestamp, UserId};
 
 use crate::file::{ReadFile, WriteFile};
 use crate::meta::{Entry, NodeMeta};
@@ -36,7 +37,13 @@ pub(crate) fn fs_error(error: StoreError) -> FsError {
         StoreError::QuotaExceeded { .. } | StoreError::DiskFull { .. } => {
             FsError::InsufficientStorage
         }
-        StoreError::UserExists { .. } | StoreError::UserNotFound { .. } => FsError::Forbidden,
+        StoreError::UserExists { .. }
+        | StoreError::UserNotFound { .. }
+        | StoreError::InvalidToken => FsError::Forbidden,
+        StoreError::IncompleteUpload { .. } => FsError::Forbidden,
+        // The request layer sees the mismatch through `DriveFs::checksum_failed` and
+        // answers 400 with the reason.
+        StoreError::ChecksumMismatch { .. } => FsError::GeneralFailure,
         StoreError::Corrupt(_)
         | StoreError::Database(_)
         | StoreError::Io { .. }
@@ -66,6 +73,10 @@ pub struct DriveFs {
     pub(crate) user: UserId,
     /// Modification time the client asked for with `X-OC-Mtime`, applied to the upload.
     pub(crate) put_modified: Option<Timestamp>,
+    /// Checksum the client announced with `OC-Checksum`, verified before the commit.
+    pub(crate) put_checksum: Option<Checksum>,
+    /// Set when an upload was refused because it did not match `put_checksum`.
+    pub(crate) checksum_failed: Arc<AtomicBool>,
 }
 
 impl DriveFs {
@@ -99,7 +110,10 @@ impl DriveFs {
             _ => {}
         }
         let path = segments(path)?;
-        let upload = self.store.begin_upload(self.space).map_err(fs_error)?;
+        let mut upload = self.store.begin_upload(self.space).map_err(fs_error)?;
+        if let Some(checksum) = &self.put_checksum {
+            upload.expect(checksum.clone());
+        }
         Ok(Box::new(WriteFile {
             store: self.store.clone(),
             space: self.space,
@@ -108,6 +122,7 @@ impl DriveFs {
             modified: self.put_modified,
             author: self.user,
             committed: None,
+            checksum_failed: self.checksum_failed.clone(),
         }))
     }
 }

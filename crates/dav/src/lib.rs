@@ -11,6 +11,7 @@
 
 #![warn(missing_docs)]
 
+mod chunked;
 mod file;
 mod fs;
 mod href;
@@ -18,8 +19,10 @@ mod locks;
 mod meta;
 mod propfind;
 mod props;
+mod sync;
 mod xmlguard;
 
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 
 use bytes::Bytes;
@@ -28,12 +31,14 @@ use dav_server::DavHandler;
 use http::{HeaderMap, HeaderValue, Method, Request, Response, StatusCode};
 use http_body_util::{BodyExt, Full, Limited};
 use ruche_store::StoreError;
-use ruche_store::{SpaceId, Store, Timestamp, UserId};
+use ruche_store::{Checksum, SpaceId, Store, Timestamp, UserId};
 
+pub use chunked::ChunkedUploads;
 pub use dav_server::body::Body;
 pub use fs::DriveFs;
 pub use locks::StoreLocks;
 pub use props::OC_NS;
+pub use sync::{parse_token, token_uri};
 
 /// Who a request acts for, as established by the server's authentication.
 #[derive(Debug, Clone)]
@@ -90,6 +95,12 @@ impl DavService {
         }
         match parts.method.as_str() {
             "PROPFIND" => self.propfind(&parts, &body, who),
+            "REPORT" if sync::is_sync_collection(&body) => {
+                let Some(Ok(target)) = self.dav_path(&parts.uri).map(|p| fs::segments(&p)) else {
+                    return plain(StatusCode::NOT_FOUND, "not found");
+                };
+                fs::blocking(|| sync::report(&self.store, &self.prefix, who.space, &target, &body))
+            }
             "PROPPATCH" => {
                 let body = props::redirect_settable(&body).map_or(body, Bytes::from);
                 self.delegate(Request::from_parts(parts, Full::new(body)), who)
@@ -111,11 +122,19 @@ impl DavService {
     {
         let method = req.method().clone();
         let mtime = requested_mtime(&req);
+        let checksum = announced_checksum(&req);
+        let checksum_failed = Arc::new(AtomicBool::new(false));
         let destination = self.destination_segments(&req);
         let target = self.dav_path(req.uri()).and_then(|p| fs::segments(&p).ok());
 
-        let handler = self.handler(who, mtime);
+        let handler = self.handler(who, mtime, checksum, checksum_failed.clone());
         let mut response = handler.handle(req).await;
+        if checksum_failed.load(Ordering::Relaxed) {
+            return plain(
+                StatusCode::BAD_REQUEST,
+                "the content does not match its OC-Checksum; nothing was changed",
+            );
+        }
 
         let status = response.status();
         if status.is_success() {
@@ -199,6 +218,7 @@ impl DavService {
                 space: self.store.space(space)?,
                 locks: self.store.locks(space)?,
                 dead: propfind::load_dead_props(&self.store, &node, with_children)?,
+                checksums: propfind::load_checksums(&self.store, request, &node, with_children)?,
             };
             let mut entries = Vec::with_capacity(children.len() + 1);
             for child in children {
@@ -238,12 +258,20 @@ impl DavService {
         }
     }
 
-    fn handler(&self, who: &Principal, mtime: Option<Timestamp>) -> DavHandler {
+    fn handler(
+        &self,
+        who: &Principal,
+        mtime: Option<Timestamp>,
+        checksum: Option<Checksum>,
+        checksum_failed: Arc<AtomicBool>,
+    ) -> DavHandler {
         let fs = DriveFs {
             store: self.store.clone(),
             space: who.space,
             user: who.user,
             put_modified: mtime,
+            put_checksum: checksum,
+            checksum_failed,
         };
         let locks = StoreLocks {
             store: self.store.clone(),
@@ -384,15 +412,29 @@ fn finite_depth_refusal() -> Response<Body> {
     response
 }
 
-/// The modification time a client sets with `X-OC-Mtime` (seconds since the epoch).
+/// The modification time a client sets with `X-OC-Mtime` on PUT.
 fn requested_mtime<B>(req: &Request<B>) -> Option<Timestamp> {
     if req.method() != Method::PUT {
         return None;
     }
-    let raw = req.headers().get("x-oc-mtime")?.to_str().ok()?.trim();
+    requested_mtime_header(req.headers())
+}
+
+/// The modification time in an `X-OC-Mtime` header (seconds since the epoch).
+pub(crate) fn requested_mtime_header(headers: &HeaderMap) -> Option<Timestamp> {
+    let raw = headers.get("x-oc-mtime")?.to_str().ok()?.trim();
     let secs: f64 = raw.parse().ok()?;
     let valid = secs.is_finite() && (0.0..=4.0e11).contains(&secs);
     valid.then_some(Timestamp((secs * 1e9) as i64))
+}
+
+/// The checksum a client sends with `OC-Checksum` on PUT, when it is of a kind the store
+/// computes (SHA-1, SHA-256); others cannot be checked and are let through.
+fn announced_checksum<B>(req: &Request<B>) -> Option<Checksum> {
+    if req.method() != Method::PUT {
+        return None;
+    }
+    Checksum::parse(req.headers().get("oc-checksum")?.to_str().ok()?)
 }
 
 #[cfg(test)]

@@ -42,6 +42,15 @@ pub(crate) enum Request {
     Props(Vec<PropName>),
 }
 
+/// The properties named in a `DAV:prop` element.
+pub(crate) fn prop_names(prop: &xmltree::Element) -> Vec<PropName> {
+    prop.children
+        .iter()
+        .filter_map(|n| n.as_element())
+        .map(|e| PropName::new(e.namespace.as_deref().unwrap_or(""), &e.name))
+        .collect()
+}
+
 /// Reads a PROPFIND body; an empty body means `allprop`.
 pub(crate) fn parse(body: &[u8]) -> Result<Request, &'static str> {
     if body.iter().all(u8::is_ascii_whitespace) {
@@ -59,14 +68,7 @@ pub(crate) fn parse(body: &[u8]) -> Result<Request, &'static str> {
     match first.name.as_str() {
         "allprop" => Ok(Request::AllProp),
         "propname" => Ok(Request::PropName),
-        "prop" => Ok(Request::Props(
-            first
-                .children
-                .iter()
-                .filter_map(|n| n.as_element())
-                .map(|e| PropName::new(e.namespace.as_deref().unwrap_or(""), &e.name))
-                .collect(),
-        )),
+        "prop" => Ok(Request::Props(prop_names(first))),
         _ => Err("unknown element in DAV:propfind"),
     }
 }
@@ -96,6 +98,39 @@ pub(crate) struct Context<'a> {
     pub(crate) space: Space,
     pub(crate) locks: Vec<LockRecord>,
     pub(crate) dead: HashMap<NodeId, Vec<DeadProp>>,
+    /// SHA-1 of the files, loaded only when `oc:checksums` is asked for.
+    pub(crate) checksums: HashMap<NodeId, String>,
+}
+
+impl Request {
+    /// Whether the answer needs the SHA-1 of the files.
+    pub(crate) fn wants_checksums(&self) -> bool {
+        match self {
+            Request::Props(names) => names.iter().any(|p| p.ns == OC_NS && p.name == "checksums"),
+            _ => false,
+        }
+    }
+}
+
+/// Loads the SHA-1 of the entries when the request asks for them, in two queries at most.
+pub(crate) fn load_checksums(
+    store: &Store,
+    request: &Request,
+    target: &Node,
+    with_children: bool,
+) -> Result<HashMap<NodeId, String>, StoreError> {
+    if !request.wants_checksums() {
+        return Ok(HashMap::new());
+    }
+    let mut checksums = if with_children {
+        store.sha1_of_children(target.id)?
+    } else {
+        HashMap::new()
+    };
+    if let Some(sha1) = store.sha1_of(target)? {
+        checksums.insert(target.id, sha1);
+    }
+    Ok(checksums)
 }
 
 /// Loads the dead properties of the entries, in two queries at most.
@@ -116,6 +151,16 @@ pub(crate) fn load_dead_props(
 
 /// Writes the whole multistatus answer.
 pub(crate) fn render(ctx: &Context<'_>, request: &Request, entries: &[Entry]) -> String {
+    render_with(ctx, request, entries, "")
+}
+
+/// Writes a multistatus answer with `extra` (more responses, a sync token) at its end.
+pub(crate) fn render_with(
+    ctx: &Context<'_>,
+    request: &Request,
+    entries: &[Entry],
+    extra: &str,
+) -> String {
     let mut out = String::with_capacity(512 + entries.len() * 640);
     out.push_str("<?xml version=\"1.0\" encoding=\"utf-8\"?>\n");
     let _ = write!(
@@ -125,6 +170,7 @@ pub(crate) fn render(ctx: &Context<'_>, request: &Request, entries: &[Entry]) ->
     for entry in entries {
         render_entry(ctx, request, entry, &mut out);
     }
+    out.push_str(extra);
     out.push_str("</D:multistatus>\n");
     out
 }
@@ -227,6 +273,10 @@ fn live_value(ctx: &Context<'_>, entry: &Entry, prop: &PropName) -> Option<Strin
         DAV_NS => dav_value(ctx, entry, &prop.name),
         OC_NS => match prop.name.as_str() {
             "size" if node.is_dir => ctx.store.tree_size(node.id).ok().map(|s| s.to_string()),
+            "checksums" if !node.is_dir => ctx
+                .checksums
+                .get(&node.id)
+                .map(|sha1| format!("<oc:checksum>SHA1:{sha1}</oc:checksum>")),
             name => crate::props::live_value(node, name).map(|v| escape(&v)),
         },
         _ => None,
@@ -250,6 +300,9 @@ fn dav_value(ctx: &Context<'_>, entry: &Entry, name: &str) -> Option<String> {
         "resourcetype" => String::new(),
         "supportedlock" => SUPPORTED_LOCK.to_owned(),
         "lockdiscovery" => lock_discovery(ctx, entry),
+        "sync-token" if node.is_dir => {
+            escape(&crate::sync::token_uri(ctx.store.change_counter().ok()?))
+        }
         "quota-used-bytes" if node.is_dir => ctx.space.used.to_string(),
         "quota-available-bytes" if node.is_dir => ctx.space.available()?.to_string(),
         _ => return None,
@@ -319,7 +372,7 @@ fn civil_from_days(days: i64) -> (i64, u32, u32) {
 }
 
 /// Escapes text for XML content and attribute values.
-fn escape(text: &str) -> String {
+pub(crate) fn escape(text: &str) -> String {
     let mut out = String::with_capacity(text.len());
     for c in text.chars() {
         match c {

@@ -58,6 +58,29 @@ pub fn dav_mount(path: &str) -> Option<DavMount> {
     })
 }
 
+/// The chunked-upload collection of a user (`/remote.php/dav/uploads/<user>`): the URL
+/// prefix, the user it names, and the prefix of that user's files.
+#[derive(Debug, PartialEq)]
+pub struct UploadsMount {
+    pub prefix: String,
+    pub user_in_url: String,
+    pub files_prefix: String,
+}
+
+/// Finds the chunked-upload collection a request path falls under, if any.
+pub fn uploads_mount(path: &str) -> Option<UploadsMount> {
+    let rest = path.strip_prefix("/remote.php/dav/uploads/")?;
+    let raw_user = rest.split('/').next().filter(|u| !u.is_empty())?;
+    let user = percent_encoding::percent_decode_str(raw_user)
+        .decode_utf8()
+        .ok()?;
+    Some(UploadsMount {
+        prefix: format!("/remote.php/dav/uploads/{raw_user}"),
+        user_in_url: user.into_owned(),
+        files_prefix: format!("/remote.php/dav/files/{raw_user}"),
+    })
+}
+
 async fn status() -> Json<Value> {
     let [major, minor, micro, _] = VERSION;
     Json(json!({
@@ -93,7 +116,9 @@ fn capabilities_data() -> Value {
         },
         "capabilities": {
             "core": { "pollinterval": 60, "webdav-root": "remote.php/webdav" },
-            "files": { "bigfilechunking": false, "undelete": false, "versioning": false },
+            "dav": { "chunking": "1.0" },
+            "checksums": { "supportedTypes": ["SHA1"], "preferredUploadType": "SHA1" },
+            "files": { "bigfilechunking": true, "undelete": false, "versioning": false },
         },
     })
 }

@@ -71,6 +71,7 @@ async fn serve(config: Config) -> anyhow::Result<()> {
     std::io::stdout().flush()?;
     tracing::info!(address = %local, data = %config.data.display(), "ruche started");
 
+    tokio::spawn(expire_chunked_uploads(state.clone()));
     let app = router(state);
     accept_loop(listener, app, tls, &config).await;
     tracing::info!("ruche stopped");
@@ -170,6 +171,23 @@ async fn accept_loop(
     }
 }
 
+/// A chunked upload that received nothing for a day is abandoned: its chunks are removed
+/// and their space freed. Checked at start and every hour.
+async fn expire_chunked_uploads(state: SharedState) {
+    const IDLE: Duration = Duration::from_secs(24 * 3600);
+    let mut every_hour = tokio::time::interval(Duration::from_secs(3600));
+    loop {
+        every_hour.tick().await;
+        let store = state.store.clone();
+        match tokio::task::spawn_blocking(move || store.expire_chunked(IDLE)).await {
+            Ok(Ok(0)) => {}
+            Ok(Ok(removed)) => tracing::info!(removed, "abandoned chunked uploads removed"),
+            Ok(Err(error)) => tracing::warn!(%error, "expiring chunked uploads failed"),
+            Err(error) => tracing::warn!(%error, "expiring chunked uploads failed"),
+        }
+    }
+}
+
 async fn shutdown_signal() {
     let ctrl_c = async {
         let _ = tokio::signal::ctrl_c().await;
@@ -205,6 +223,9 @@ async fn dav_or_not_found(
     ConnectInfo(peer): ConnectInfo<SocketAddr>,
     req: Request,
 ) -> Response {
+    if let Some(uploads) = nextcloud::uploads_mount(req.uri().path()) {
+        return chunked_upload(&state, peer, req, uploads).await;
+    }
     let Some(mount) = nextcloud::dav_mount(req.uri().path()) else {
         return StatusCode::NOT_FOUND.into_response();
     };
@@ -232,6 +253,31 @@ async fn dav_or_not_found(
         service.handle(req, &who).await
     };
     answer.map(Body::new)
+}
+
+async fn chunked_upload(
+    state: &SharedState,
+    peer: SocketAddr,
+    req: Request,
+    mount: nextcloud::UploadsMount,
+) -> Response {
+    let user = match authn::authenticate(state, req.headers(), peer.ip()).await {
+        Ok(user) => user,
+        Err(failure) => return refusal(failure),
+    };
+    if mount.user_in_url != user.name {
+        return StatusCode::NOT_FOUND.into_response();
+    }
+    let who = ruche_dav::Principal {
+        user: user.id,
+        name: user.name,
+        space: user.space,
+    };
+    state
+        .chunked
+        .handle(req, &who, &mount.prefix, &mount.files_prefix)
+        .await
+        .map(Body::new)
 }
 
 fn refusal(failure: AuthFailure) -> Response {

@@ -5,7 +5,7 @@ use std::time::Duration;
 
 use anyhow::Context;
 use ruche_auth::{CredentialCache, LoginLimiter, TokenKeys, TokenVerifier};
-use ruche_dav::DavService;
+use ruche_dav::{ChunkedUploads, DavService};
 use ruche_store::{Store, StoreConfig};
 
 use crate::config::Config;
@@ -28,6 +28,7 @@ pub struct AppState {
     pub limiter: LoginLimiter,
     pub credentials: CredentialCache,
     pub dav: DavService,
+    pub chunked: ChunkedUploads,
     pub metrics: Metrics,
     pub login_flows: LoginFlows,
     /// `https` when the server terminates TLS itself, else `http`.
@@ -47,6 +48,7 @@ impl AppState {
         let keys = signing_keys(&store)?;
         Ok(AppState {
             dav: DavService::new(store.clone(), "/dav"),
+            chunked: ChunkedUploads::new(store.clone()),
             verifier: keys.verifier(),
             keys,
             store,

@@ -9,9 +9,7 @@ use std::fs::{self, File};
 use std::io::{Read, Seek};
 use std::path::{Path, PathBuf};
 
-use sha2::{Digest, Sha256};
-
-use crate::staging::{Spill, TempFile};
+use crate::staging::{Hashers, Spill, TempFile};
 
 use crate::{Result, StoreError};
 
@@ -137,6 +135,45 @@ pub struct Upload {
     staging: PathBuf,
     limit: Option<u64>,
     space: i64,
+    expected: Option<Checksum>,
+}
+
+/// A checksum a client announced for the content it sends (`OC-Checksum: SHA1:…`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Checksum {
+    /// A SHA-1 digest, lowercase hex.
+    Sha1(String),
+    /// A SHA-256 digest, lowercase hex.
+    Sha256(String),
+}
+
+impl Checksum {
+    /// Reads a `TYPE:hex` checksum. Types the store does not compute (MD5, Adler-32, ...)
+    /// give `None`: they cannot be verified, and are not refused.
+    pub fn parse(text: &str) -> Option<Checksum> {
+        let (kind, hex) = text.trim().split_once(':')?;
+        let hex = hex.trim().to_ascii_lowercase();
+        let valid = |len: usize| hex.len() == len && hex.bytes().all(|b| b.is_ascii_hexdigit());
+        match kind.trim().to_ascii_uppercase().as_str() {
+            "SHA1" if valid(40) => Some(Checksum::Sha1(hex)),
+            "SHA256" if valid(64) => Some(Checksum::Sha256(hex)),
+            _ => None,
+        }
+    }
+
+    fn verify(&self, sha256: &str, sha1: &str) -> Result<()> {
+        let (kind, expected, actual) = match self {
+            Checksum::Sha1(hex) => ("SHA1", hex, sha1),
+            Checksum::Sha256(hex) => ("SHA256", hex, sha256),
+        };
+        if expected == actual {
+            return Ok(());
+        }
+        Err(StoreError::ChecksumMismatch {
+            expected: format!("{kind}:{expected}"),
+            actual: format!("{kind}:{actual}"),
+        })
+    }
 }
 
 impl fmt::Debug for Upload {
@@ -156,7 +193,13 @@ impl Upload {
             staging,
             limit,
             space,
+            expected: None,
         }
+    }
+
+    /// Makes the commit fail, changing nothing, unless the content matches `checksum`.
+    pub fn expect(&mut self, checksum: Checksum) {
+        self.expected = Some(checksum);
     }
 
     /// Bytes received so far.
@@ -196,19 +239,29 @@ impl Upload {
 
     /// Ends the upload: the content is hashed and, when large, fsynced in its temporary file.
     pub(crate) fn finish(self) -> Result<Staged> {
-        let (digest, content) = match self.spill {
+        let (digests, content) = match self.spill {
             Some(spill) => {
-                let (digest, file) = spill.finish()?;
-                (digest, StagedContent::File(file.sync()?))
+                let (digests, file) = spill.finish()?;
+                (digests, StagedContent::File(file))
             }
-            None => (
-                Sha256::digest(&self.buffer),
-                StagedContent::Inline(self.buffer),
-            ),
+            None => {
+                let mut hashers = Hashers::default();
+                hashers.update(&self.buffer);
+                (hashers.finalize(), StagedContent::Inline(self.buffer))
+            }
         };
-        let hash = ContentHash(hex::encode(digest));
+        let hash = ContentHash(hex::encode(digests.sha256));
+        let sha1 = hex::encode(digests.sha1);
+        if let Some(expected) = &self.expected {
+            expected.verify(hash.as_str(), &sha1)?;
+        }
+        let content = match content {
+            StagedContent::File(file) => StagedContent::File(file.sync()?),
+            inline => inline,
+        };
         Ok(Staged {
             hash,
+            sha1,
             len: self.len,
             content,
         })
@@ -218,6 +271,7 @@ impl Upload {
 /// A finished upload, ready to be committed.
 pub(crate) struct Staged {
     pub(crate) hash: ContentHash,
+    pub(crate) sha1: String,
     pub(crate) len: u64,
     pub(crate) content: StagedContent,
 }

@@ -11,7 +11,13 @@ use crate::Result;
 
 /// Versioned migrations, applied in order at open. A migration is never edited once released:
 /// a change to the schema is a new file.
-const MIGRATIONS: &[(i64, &str)] = &[(1, include_str!("../../../migrations/0001_init.sql"))];
+const MIGRATIONS: &[(i64, &str)] = &[
+    (1, include_str!("../../../migrations/0001_init.sql")),
+    (
+        2,
+        include_str!("../../../migrations/0002_checksums_and_sync.sql"),
+    ),
+];
 
 const READERS: usize = 4;
 

@@ -69,6 +69,25 @@ pub enum StoreError {
         /// The user name.
         name: String,
     },
+    /// The content received does not match the checksum the client announced.
+    #[error("checksum mismatch: the client announced {expected}, the content has {actual}")]
+    ChecksumMismatch {
+        /// The checksum the client sent, as `TYPE:hex`.
+        expected: String,
+        /// The checksum of what arrived, of the same type.
+        actual: String,
+    },
+    /// A chunked upload's chunks do not add up to the announced length.
+    #[error("upload incomplete: {expected} bytes announced, {received} received")]
+    IncompleteUpload {
+        /// The length the client announced.
+        expected: u64,
+        /// The bytes its chunks hold.
+        received: u64,
+    },
+    /// A sync token that this store never issued.
+    #[error("invalid sync token")]
+    InvalidToken,
     /// The database stayed locked by other work for too long.
     #[error("{what}: the database stayed busy")]
     Busy {

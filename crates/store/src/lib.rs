@@ -13,6 +13,7 @@
 mod accounts;
 mod backup;
 mod blob;
+mod chunks;
 mod db;
 mod durability;
 mod error;
@@ -22,6 +23,7 @@ mod model;
 mod name;
 mod props;
 mod staging;
+mod sync;
 mod tree;
 
 use std::io::Cursor;
@@ -33,7 +35,8 @@ use rusqlite::{OptionalExtension, Transaction, TransactionBehavior};
 
 pub use accounts::RefreshOutcome;
 pub use backup::{restore, CopyReport};
-pub use blob::{BlobRead, BlobStore, ContentHash, LocalBlobs, Upload, INLINE_MAX};
+pub use blob::{BlobRead, BlobStore, Checksum, ContentHash, LocalBlobs, Upload, INLINE_MAX};
+pub use chunks::ChunkWriter;
 pub use error::{Result, StoreError};
 pub use fsck::{fsck, Finding, FsckReport, Progress};
 pub use model::{
@@ -41,6 +44,7 @@ pub use model::{
 };
 pub use name::{normalize as normalize_name, normalize_path, MAX_NAME_BYTES};
 pub use props::PropChange;
+pub use sync::Changes;
 pub use tree::CommitOptions;
 
 /// How to open a store.

@@ -9,6 +9,7 @@ use std::sync::mpsc::{sync_channel, Receiver, SyncSender};
 use std::thread::JoinHandle;
 
 use parking_lot::Mutex;
+use sha1::Sha1;
 use sha2::digest::Output;
 use sha2::{Digest, Sha256};
 
@@ -23,7 +24,7 @@ pub(crate) struct Spill {
     chunks: Option<SyncSender<Vec<u8>>>,
     // Behind a mutex only because an upload must be `Sync`; one thread uses it.
     spent: Mutex<Receiver<Vec<u8>>>,
-    worker: Option<JoinHandle<Result<(Sha256, TempFile)>>>,
+    worker: Option<JoinHandle<Result<(Hashers, TempFile)>>>,
 }
 
 impl Spill {
@@ -34,7 +35,7 @@ impl Spill {
         let worker = std::thread::Builder::new()
             .name("ruche-upload".into())
             .spawn(move || {
-                let mut hasher = Sha256::new();
+                let mut hasher = Hashers::default();
                 for mut chunk in queue {
                     hasher.update(&chunk);
                     file.write(&chunk)?;
@@ -64,12 +65,12 @@ impl Spill {
     }
 
     /// Waits for every queued byte to be hashed and written.
-    pub(crate) fn finish(mut self) -> Result<(Output<Sha256>, TempFile)> {
+    pub(crate) fn finish(mut self) -> Result<(Digests, TempFile)> {
         let (hasher, file) = self.finish_worker()?;
         Ok((hasher.finalize(), file))
     }
 
-    fn finish_worker(&mut self) -> Result<(Sha256, TempFile)> {
+    fn finish_worker(&mut self) -> Result<(Hashers, TempFile)> {
         self.chunks = None;
         let worker = self
             .worker
@@ -87,6 +88,34 @@ impl Drop for Spill {
         self.chunks = None;
         if let Some(worker) = self.worker.take() {
             let _ = worker.join();
+        }
+    }
+}
+
+/// The digests computed over every content: SHA-256 names it in the blob store, SHA-1 is
+/// what the Nextcloud clients and rclone compare.
+#[derive(Default)]
+pub(crate) struct Hashers {
+    sha256: Sha256,
+    sha1: Sha1,
+}
+
+/// The finished digests of a content.
+pub(crate) struct Digests {
+    pub(crate) sha256: Output<Sha256>,
+    pub(crate) sha1: Output<Sha1>,
+}
+
+impl Hashers {
+    pub(crate) fn update(&mut self, data: &[u8]) {
+        self.sha256.update(data);
+        self.sha1.update(data);
+    }
+
+    pub(crate) fn finalize(self) -> Digests {
+        Digests {
+            sha256: self.sha256.finalize(),
+            sha1: self.sha1.finalize(),
         }
     }
 }

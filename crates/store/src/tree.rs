@@ -10,7 +10,7 @@ use crate::model::{Node, NodeId, SpaceId, Timestamp, UserId};
 use crate::name::{display_path, normalize_path};
 use crate::{Result, Store, StoreError};
 
-const NODE_COLUMNS: &str =
+pub(crate) const NODE_COLUMNS: &str =
     "id, space_id, parent_id, name, is_dir, size, content_hash, mtime_ns, created_ns, change_seq";
 
 pub(crate) fn node_from_row(row: &Row<'_>) -> rusqlite::Result<Node> {
@@ -106,7 +106,7 @@ fn touch_upwards(tx: &Transaction<'_>, node: NodeId, change: i64) -> Result<()> 
 }
 
 /// Ids of `node` and everything below it, parents before children.
-fn subtree(conn: &Connection, node: NodeId) -> Result<Vec<NodeId>> {
+pub(crate) fn subtree(conn: &Connection, node: NodeId) -> Result<Vec<NodeId>> {
     let mut stmt = conn.prepare_cached(
         "WITH RECURSIVE down(id) AS (
              SELECT ?1
@@ -316,7 +316,13 @@ impl Store {
             let old_size = existing.as_ref().map_or(0, |n| n.size);
             let delta = staged.len as i64 - old_size as i64;
             check_quota(tx, space, delta)?;
-            record_blob(tx, &staged.hash, staged.len, inline.as_deref())?;
+            record_blob(
+                tx,
+                &staged.hash,
+                &staged.sha1,
+                staged.len,
+                inline.as_deref(),
+            )?;
 
             let change = next_change(tx)?;
             let modified = options.modified.unwrap_or_else(Timestamp::now);
@@ -363,6 +369,7 @@ impl Store {
             };
             delete_subtree(tx, &node)?;
             let change = next_change(tx)?;
+            crate::sync::record_departure(tx, space, parent, &node.name, change)?;
             touch_upwards(tx, parent, change)
         })
     }
@@ -387,6 +394,8 @@ impl Store {
             let change = next_change(tx)?;
             tx.prepare_cached("UPDATE nodes SET parent_id = ?2, name = ?3 WHERE id = ?1")?
                 .execute(params![node.id.0, parent.id.0, name])?;
+            crate::sync::record_departure(tx, space, old_parent, &node.name, change)?;
+            crate::sync::record_arrival(tx, space, node.id, change)?;
             touch_upwards(tx, old_parent, change)?;
             touch_upwards(tx, parent.id, change)?;
             node_by_id(tx, node.id)?.ok_or_else(|| StoreError::not_found(&to))
@@ -460,22 +469,28 @@ fn clear_destination(
             path: display_path(to),
         });
     }
-    delete_subtree(tx, &occupant)
+    delete_subtree(tx, &occupant)?;
+    let change = next_change(tx)?;
+    crate::sync::record_departure(tx, occupant.space, parent, name, change)
 }
 
 fn record_blob(
     tx: &Transaction<'_>,
     hash: &ContentHash,
+    sha1: &str,
     len: u64,
     inline: Option<&[u8]>,
 ) -> Result<()> {
+    // A content stored before SHA-1s were kept gets its SHA-1 when it arrives again.
     let mut stmt = tx.prepare_cached(
-        "INSERT INTO blobs (hash, size, data) VALUES (?1, ?2, ?3) ON CONFLICT (hash) DO NOTHING",
+        "INSERT INTO blobs (hash, size, data, sha1) VALUES (?1, ?2, ?3, ?4)
+         ON CONFLICT (hash) DO UPDATE SET sha1 = excluded.sha1 WHERE blobs.sha1 IS NULL",
     )?;
     stmt.execute(params![
         hash.as_str(),
         i64::try_from(len).unwrap_or(i64::MAX),
-        inline
+        inline,
+        sha1
     ])?;
     Ok(())
 }
