@@ -118,11 +118,20 @@ fn children<'a>(parent: &'a Element, name: &'a str) -> impl Iterator<Item = &'a 
         .filter(move |child| child.matches((name, DAV_NS)))
 }
 
+/// The text of a property: its own text, or else the text of its elements, space-separated
+/// (`<oc:checksums><oc:checksum>SHA1:…</oc:checksum></oc:checksums>`).
 fn text_of(element: &Element) -> String {
-    element
-        .get_text()
-        .map(|text| text.trim().to_owned())
-        .unwrap_or_default()
+    if let Some(text) = element.get_text() {
+        return text.trim().to_owned();
+    }
+    let parts: Vec<String> = element
+        .children
+        .iter()
+        .filter_map(XMLNode::as_element)
+        .map(text_of)
+        .filter(|t| !t.is_empty())
+        .collect();
+    parts.join(" ")
 }
 
 /// `HTTP/1.1 200 OK` → 200.
