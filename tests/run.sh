@@ -7,9 +7,9 @@ cd "$(dirname "$0")/.."
 
 # Debian packages of the external clients, and the command each one provides.
 # nginx and Apache are the peers of the benchmark's smoke run.
-packages=(litmus cadaver rclone davfs2 curl openssl nextcloud-desktop-cmd
+packages=(litmus cadaver rclone davfs2 curl openssl nextcloud-desktop-cmd owncloud-client-cmd
           nginx-light libnginx-mod-http-dav-ext apache2)
-tools=(litmus cadaver rclone mount.davfs curl openssl nextcloudcmd nginx apache2)
+tools=(litmus cadaver rclone mount.davfs curl openssl nextcloudcmd owncloudcmd nginx apache2)
 
 have_tool() {
     # mount.davfs lives in /usr/sbin, which is not on every user's PATH.

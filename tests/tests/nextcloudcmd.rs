@@ -213,3 +213,65 @@ fn a_large_file_goes_up_in_chunks_and_comes_back_whole() {
     let quiet = station.sync(&server);
     assert!(!quiet.contains("PUT of"), "{quiet}");
 }
+
+/// The PROPFIND requests of the server's access log from line `from` on.
+fn propfinds_since(server: &TestServer, from: usize) -> Vec<String> {
+    server
+        .log()
+        .lines()
+        .skip(from)
+        .filter(|l| l.contains("method=PROPFIND"))
+        .filter_map(|l| l.split("path=").nth(1))
+        .map(|rest| rest.split_whitespace().next().unwrap_or("").to_owned())
+        .collect()
+}
+
+#[test]
+fn a_quiet_sync_asks_for_the_root_only_and_a_change_for_its_folder() {
+    require_tool("nextcloudcmd");
+    let server = TestServer::start();
+    let station = Workstation::new();
+    for folder in 0..40 {
+        let folder = format!("dossier-{folder:02}");
+        fs::create_dir(station.path(&folder)).unwrap();
+        for file in 0..10 {
+            fs::write(
+                station.path(&format!("{folder}/note-{file}.txt")),
+                format!("{folder} {file}"),
+            )
+            .unwrap();
+        }
+    }
+    station.sync(&server);
+    // The uploads moved the ETags of the folders they went into after the client listed
+    // them: one more run records the final ETags, as it does with any server.
+    station.sync(&server);
+
+    let before = server.log().lines().count();
+    station.sync(&server);
+    let quiet = propfinds_since(&server, before);
+    assert!(
+        !quiet.is_empty()
+            && quiet
+                .iter()
+                .all(|p| p.ends_with(&format!("/files/{}/", server.user()))),
+        "a sync with nothing changed asked for more than the root: {quiet:?}"
+    );
+
+    server.put("dossier-17/note-3.txt", b"changed on the server".to_vec());
+    let before = server.log().lines().count();
+    station.sync(&server);
+    let walked = propfinds_since(&server, before);
+    let folders: Vec<&String> = walked
+        .iter()
+        .filter(|p| !p.ends_with(&format!("/files/{}/", server.user())))
+        .collect();
+    assert!(
+        !folders.is_empty() && folders.iter().all(|p| p.contains("dossier-17")),
+        "one changed folder, but the client walked {walked:?}"
+    );
+    assert_eq!(
+        fs::read(station.path("dossier-17/note-3.txt")).unwrap(),
+        b"changed on the server"
+    );
+}
