@@ -42,3 +42,5 @@ cargo test --workspace --no-fail-fast
 # proves every workload and output still works. It asserts no time.
 RUCHE_BIN="$PWD/target/debug/ruche" cargo run -p ruche-bench -- webdav --smoke \
     --out target/bench-smoke
+RUCHE_BIN="$PWD/target/debug/ruche" cargo run -p ruche-bench -- sync --smoke \
+    --out target/bench-smoke

@@ -18,6 +18,7 @@ mod process;
 mod report;
 mod run;
 mod stats;
+mod sync;
 mod table;
 mod workloads;
 
@@ -40,6 +41,21 @@ struct Cli {
 enum Bench {
     /// WebDAV file workloads against ruche and the peer servers, and the machine limits.
     Webdav(WebdavArgs),
+    /// Sync clients (rclone, nextcloudcmd) on a tree of 10,000 files: first and quiet runs.
+    Sync(SyncArgs),
+}
+
+#[derive(Args)]
+struct SyncArgs {
+    /// A tree of 20 folders of 10 files and one quiet repetition (CI).
+    #[arg(long)]
+    smoke: bool,
+    /// Folder for sync.md.
+    #[arg(long, default_value = "target/bench")]
+    out: PathBuf,
+    /// Servers rclone syncs with, comma-separated (nextcloudcmd runs against ruche only).
+    #[arg(long, value_delimiter = ',', default_value = "ruche,dufs,rclone")]
+    peers: Vec<String>,
 }
 
 #[derive(Args)]
@@ -63,8 +79,11 @@ struct WebdavArgs {
 }
 
 fn main() -> ExitCode {
-    let Bench::Webdav(args) = Cli::parse().command;
-    match webdav(args) {
+    let outcome = match Cli::parse().command {
+        Bench::Webdav(args) => webdav(args),
+        Bench::Sync(args) => sync_bench(args),
+    };
+    match outcome {
         Ok(()) => ExitCode::SUCCESS,
         Err(error) => {
             eprintln!("ruche-bench: {error:#}");
@@ -101,6 +120,27 @@ fn webdav(args: WebdavArgs) -> anyhow::Result<()> {
     eprintln!("results written to {}", args.out.display());
     run::stop_all(servers);
     Ok(())
+}
+
+fn sync_bench(args: SyncArgs) -> anyhow::Result<()> {
+    let peers = args
+        .peers
+        .iter()
+        .map(|name| Peer::parse(name).with_context(|| format!("unknown server {name:?}")))
+        .collect::<anyhow::Result<Vec<Peer>>>()?;
+    let plan = sync::SyncPlan {
+        peers,
+        folders: if args.smoke { 20 } else { 500 },
+        files_per_folder: if args.smoke { 10 } else { 20 },
+        repeat: if args.smoke { 1 } else { 5 },
+        ruche: machine::ruche_binary(),
+        temp: std::env::temp_dir(),
+    };
+    let markdown = sync::run(&plan)?;
+    println!("{markdown}");
+    std::fs::create_dir_all(&args.out)
+        .with_context(|| format!("creating {}", args.out.display()))?;
+    write(&args.out.join("sync.md"), &markdown)
 }
 
 fn write(path: &std::path::Path, text: &str) -> anyhow::Result<()> {

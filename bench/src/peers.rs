@@ -161,7 +161,7 @@ pub fn locate(peer: Peer, ruche: &Path) -> Result<Launcher, Missing> {
 }
 
 /// Looks for `name` on the PATH, in the sbin folders and in cargo's bin folder.
-fn find_program(name: &str) -> Option<PathBuf> {
+pub fn find_program(name: &str) -> Option<PathBuf> {
     let path = std::env::var_os("PATH").unwrap_or_default();
     let mut folders: Vec<PathBuf> = std::env::split_paths(&path).collect();
     folders.extend(["/usr/sbin", "/usr/local/sbin", "/sbin"].map(PathBuf::from));
