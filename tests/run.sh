@@ -33,6 +33,19 @@ if [ "${#missing[@]}" -gt 0 ]; then
     fi
 fi
 
+# The stock Yjs clients (yjs, y-websocket) that the co-editing tests drive, at the versions
+# pinned by tests/collab/package-lock.json.
+if ! command -v npm >/dev/null 2>&1; then
+    if [ "$(id -u)" -eq 0 ]; then
+        DEBIAN_FRONTEND=noninteractive apt-get install -y nodejs npm
+    else
+        echo "missing tools: node npm" >&2
+        echo "install them with: sudo apt-get install -y nodejs npm" >&2
+        exit 1
+    fi
+fi
+npm ci --prefix tests/collab --no-audit --no-fund
+
 # The end-to-end tests start target/debug/ruche, which `cargo test` does not build
 # for them: build every binary first so they never run a stale one.
 cargo build --workspace --bins

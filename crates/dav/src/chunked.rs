@@ -184,6 +184,7 @@ impl ChunkedUploads {
         let options = CommitOptions {
             modified,
             author: Some(who.user),
+            ..CommitOptions::default()
         };
         let node = blocking(|| {
             self.store

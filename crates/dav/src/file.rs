@@ -179,6 +179,7 @@ impl DavFile for WriteFile {
             let options = CommitOptions {
                 modified: self.modified,
                 author: Some(self.author),
+                ..CommitOptions::default()
             };
             let node = blocking(|| {
                 self.store

@@ -25,11 +25,12 @@ mod xmlguard;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 
+use bytes::Buf;
 use bytes::Bytes;
 use dav_server::davpath::DavPath;
 use dav_server::DavHandler;
 use http::{HeaderMap, HeaderValue, Method, Request, Response, StatusCode};
-use http_body_util::{BodyExt, Full, Limited};
+use http_body_util::{BodyExt, Full};
 use ruche_store::StoreError;
 use ruche_store::{Checksum, SpaceId, Store, Timestamp, UserId};
 
@@ -61,6 +62,8 @@ pub struct DavService {
 const READ_BUFFER: usize = 256 * 1024;
 /// PROPFIND and PROPPATCH bodies name properties; nothing legitimate comes near this size.
 const MAX_XML_BODY: usize = 1024 * 1024;
+/// How much of an oversized body is read and thrown away before the refusal is sent.
+const DRAIN_LIMIT: usize = 16 * 1024 * 1024;
 
 impl DavService {
     /// A service for `store`, answering under `prefix` (without a trailing slash).
@@ -86,9 +89,8 @@ impl DavService {
         }
         // Every other body is small XML at most: read it whole and check it first.
         let (parts, body) = req.into_parts();
-        let body = match Limited::new(body, MAX_XML_BODY).collect().await {
-            Ok(collected) => collected.to_bytes(),
-            Err(_) => return plain(StatusCode::PAYLOAD_TOO_LARGE, "request body too large"),
+        let Some(body) = read_small_body(body).await else {
+            return plain(StatusCode::PAYLOAD_TOO_LARGE, "request body too large");
         };
         if !xmlguard::depth_within(&body, xmlguard::MAX_DEPTH) {
             return plain(StatusCode::BAD_REQUEST, "XML body nested too deeply");
@@ -348,6 +350,38 @@ impl DavService {
             headers.insert("oc-fileid", value);
         }
     }
+}
+
+/// Reads a body of at most [`MAX_XML_BODY`] bytes. A larger one is read on and discarded
+/// up to [`DRAIN_LIMIT`], so that its sender, still writing, gets the refusal instead of a
+/// reset connection; `None` then.
+async fn read_small_body<B>(body: B) -> Option<Bytes>
+where
+    B: http_body::Body,
+    B::Data: bytes::Buf,
+{
+    let mut body = std::pin::pin!(body);
+    let mut kept = bytes::BytesMut::new();
+    let mut seen = 0usize;
+    while let Some(frame) = body.frame().await {
+        let Ok(frame) = frame else {
+            return None;
+        };
+        if let Ok(mut data) = frame.into_data() {
+            seen += data.remaining();
+            if seen <= MAX_XML_BODY {
+                while data.has_remaining() {
+                    let chunk = data.chunk();
+                    kept.extend_from_slice(chunk);
+                    let len = chunk.len();
+                    data.advance(len);
+                }
+            } else if seen > DRAIN_LIMIT {
+                return None;
+            }
+        }
+    }
+    (seen <= MAX_XML_BODY).then(|| kept.freeze())
 }
 
 /// User content is served on the app's origin: a browser must never run it as a page.

@@ -2,6 +2,7 @@
 
 mod api;
 mod authn;
+mod collab;
 mod config;
 mod fragment;
 mod idle;

@@ -31,7 +31,7 @@ use crate::config::Config;
 use crate::fragment::{self, FragmentLog, Observed};
 use crate::idle::Idle;
 use crate::state::{AppState, SharedState};
-use crate::{api, login_flow, nextcloud, tls};
+use crate::{api, collab, login_flow, nextcloud, tls};
 
 /// How long uploads in flight may take to finish after SIGTERM before they are dropped
 /// (a dropped upload leaves the previous content in place).
@@ -74,8 +74,10 @@ async fn serve(config: Config) -> anyhow::Result<()> {
     tracing::info!(address = %local, data = %config.data.display(), "ruche started");
 
     tokio::spawn(expire_chunked_uploads(state.clone()));
-    let app = router(state);
+    let app = router(state.clone());
     accept_loop(listener, app, tls, &config).await;
+    // Open documents are saved to their files before the process ends.
+    state.collab.shutdown().await;
     tracing::info!("ruche stopped");
     Ok(())
 }
@@ -88,6 +90,7 @@ fn router(state: SharedState) -> Router {
         .merge(api::routes())
         .merge(nextcloud::routes())
         .merge(login_flow::routes())
+        .merge(collab::routes())
         .fallback(dav_or_not_found)
         .layer(middleware::from_fn_with_state(state.clone(), observe))
         .layer(PropagateRequestIdLayer::x_request_id())

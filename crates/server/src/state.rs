@@ -5,6 +5,7 @@ use std::time::Duration;
 
 use anyhow::Context;
 use ruche_auth::{CredentialCache, LoginLimiter, TokenKeys, TokenVerifier};
+use ruche_collab::{CollabConfig, CollabService};
 use ruche_dav::{ChunkedUploads, DavService};
 use ruche_store::{Store, StoreConfig};
 
@@ -29,6 +30,7 @@ pub struct AppState {
     pub credentials: CredentialCache,
     pub dav: DavService,
     pub chunked: ChunkedUploads,
+    pub collab: CollabService,
     pub metrics: Metrics,
     pub login_flows: LoginFlows,
     /// `https` when the server terminates TLS itself, else `http`.
@@ -44,11 +46,18 @@ impl AppState {
             default_quota: config.default_quota,
         })
         .with_context(|| format!("{}: cannot open the data folder", config.data.display()))?;
+        let stale = store
+            .remove_stale_uploads()
+            .context("removing uploads left by a previous run")?;
+        if stale > 0 {
+            tracing::info!(removed = stale, "uploads left by a previous run removed");
+        }
         let store = Arc::new(store);
         let keys = signing_keys(&store)?;
         Ok(AppState {
             dav: DavService::new(store.clone(), "/dav"),
             chunked: ChunkedUploads::new(store.clone()),
+            collab: CollabService::new(store.clone(), CollabConfig::default()),
             verifier: keys.verifier(),
             keys,
             store,

@@ -63,29 +63,39 @@ pub trait BlobStore: Send + Sync {
 }
 
 /// Blobs in a local folder: `blobs/ab/cd/abcd…`, staged under `tmp/`.
-#[derive(Debug)]
+#[derive(Debug, Clone)]
 pub struct LocalBlobs {
     root: PathBuf,
     staging: PathBuf,
 }
 
 impl LocalBlobs {
-    /// Opens (creating) the blob folder under `data_dir`, and removes uploads staged by a
-    /// process that died before committing them.
+    /// Opens (creating) the blob folder under `data_dir`.
     pub fn open(data_dir: &Path) -> Result<LocalBlobs> {
         let root = data_dir.join("blobs");
         let staging = data_dir.join("tmp");
         for dir in [&root, &staging] {
             fs::create_dir_all(dir).map_err(|e| StoreError::io(dir, e))?;
         }
-        let stale = fs::read_dir(&staging).map_err(|e| StoreError::io(&staging, e))?;
+        Ok(LocalBlobs { root, staging })
+    }
+
+    /// Removes uploads staged by a process that died before committing them. Only the
+    /// server does this, as it starts: a command run beside a running server (a backup, a
+    /// new user) must not take the files of uploads in flight.
+    pub(crate) fn remove_stale_uploads(&self) -> Result<usize> {
+        let stale = fs::read_dir(&self.staging).map_err(|e| StoreError::io(&self.staging, e))?;
+        let mut removed = 0;
         for entry in stale.flatten() {
             let path = entry.path();
-            if let Err(error) = fs::remove_file(&path) {
-                tracing::warn!(path = %path.display(), %error, "cannot remove stale upload");
+            match fs::remove_file(&path) {
+                Ok(()) => removed += 1,
+                Err(error) => {
+                    tracing::warn!(path = %path.display(), %error, "cannot remove stale upload");
+                }
             }
         }
-        Ok(LocalBlobs { root, staging })
+        Ok(removed)
     }
 
     fn path_of(&self, hash: &ContentHash) -> PathBuf {

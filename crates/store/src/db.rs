@@ -17,6 +17,7 @@ const MIGRATIONS: &[(i64, &str)] = &[
         2,
         include_str!("../../../migrations/0002_checksums_and_sync.sql"),
     ),
+    (3, include_str!("../../../migrations/0003_documents.sql")),
 ];
 
 const READERS: usize = 4;

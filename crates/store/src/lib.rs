@@ -15,8 +15,10 @@ mod backup;
 mod blob;
 mod chunks;
 mod db;
+mod documents;
 mod durability;
 mod error;
+mod events;
 mod fsck;
 mod locks;
 mod model;
@@ -37,7 +39,9 @@ pub use accounts::RefreshOutcome;
 pub use backup::{restore, CopyReport};
 pub use blob::{BlobRead, BlobStore, Checksum, ContentHash, LocalBlobs, Upload, INLINE_MAX};
 pub use chunks::ChunkWriter;
+pub use documents::StoredDocument;
 pub use error::{Result, StoreError};
+pub use events::{Event, Origin};
 pub use fsck::{fsck, Finding, FsckReport, Progress};
 pub use model::{
     AppPassword, DeadProp, LockRecord, Node, NodeId, Space, SpaceId, Timestamp, User, UserId,
@@ -61,11 +65,14 @@ pub struct StoreConfig {
 pub struct Store {
     db: db::Db,
     blobs: Box<dyn BlobStore>,
+    /// The local blob folder, when blobs are kept in one.
+    local_blobs: Option<LocalBlobs>,
     default_quota: Option<u64>,
     data_dir: PathBuf,
     durability: durability::Durability,
     writes: AtomicU64,
     write_nanos: AtomicU64,
+    listeners: events::Listeners,
 }
 
 impl std::fmt::Debug for Store {
@@ -86,13 +93,25 @@ impl Store {
         let blobs = LocalBlobs::open(dir)?;
         Ok(Store {
             db,
+            local_blobs: Some(blobs.clone()),
             blobs: Box::new(blobs),
             default_quota: config.default_quota,
             data_dir: config.data_dir,
             durability: durability::Durability::new(&db_path),
             writes: AtomicU64::new(0),
             write_nanos: AtomicU64::new(0),
+            listeners: events::Listeners::default(),
         })
+    }
+
+    /// Removes the staged contents of uploads that a process which died never committed.
+    /// For the server to call as it starts, never while another process serves the same
+    /// data folder.
+    pub fn remove_stale_uploads(&self) -> Result<usize> {
+        match &self.local_blobs {
+            Some(blobs) => blobs.remove_stale_uploads(),
+            None => Ok(0),
+        }
     }
 
     /// The data folder.

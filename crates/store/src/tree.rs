@@ -218,6 +218,8 @@ pub struct CommitOptions {
     pub modified: Option<Timestamp>,
     /// Who wrote it.
     pub author: Option<UserId>,
+    /// Where the write came from, told to listeners.
+    pub origin: crate::Origin,
 }
 
 impl Store {
@@ -357,6 +359,78 @@ impl Store {
             touch_upwards(tx, parent.id, change)?;
             Ok(node)
         })
+        .inspect(|node| {
+            self.emit(crate::Event::ContentChanged {
+                node: node.id,
+                space,
+                origin: options.origin,
+                author: options.author,
+            });
+        })
+    }
+
+    /// Makes an upload the new content of the file `node`, wherever it now is, keeping its
+    /// previous content as a version.
+    pub fn commit_upload_to(
+        &self,
+        node: NodeId,
+        upload: Upload,
+        options: CommitOptions,
+    ) -> Result<Node> {
+        let staged = upload.finish()?;
+        let inline = match staged.content {
+            StagedContent::Inline(bytes) => Some(bytes),
+            StagedContent::File(file) => {
+                self.blobs.persist(file.path(), &staged.hash)?;
+                file.persisted();
+                None
+            }
+        };
+        let node = self.write(|tx| {
+            let old = node_by_id(tx, node)?
+                .filter(|n| n.parent.is_some())
+                .ok_or_else(|| StoreError::NotFound {
+                    path: format!("file {node}"),
+                })?;
+            if old.is_dir {
+                return Err(StoreError::WrongKind {
+                    path: old.name.clone(),
+                });
+            }
+            let (space, parent) = (old.space, old.parent);
+            let delta = staged.len as i64 - old.size as i64;
+            check_quota(tx, space, delta)?;
+            record_blob(
+                tx,
+                &staged.hash,
+                &staged.sha1,
+                staged.len,
+                inline.as_deref(),
+            )?;
+            let change = next_change(tx)?;
+            let modified = options.modified.unwrap_or_else(Timestamp::now);
+            let updated = replace_content(
+                tx,
+                old,
+                &staged.hash,
+                staged.len,
+                modified,
+                change,
+                options.author,
+            )?;
+            add_usage(tx, space, delta)?;
+            if let Some(parent) = parent {
+                touch_upwards(tx, parent, change)?;
+            }
+            Ok(updated)
+        })?;
+        self.emit(crate::Event::ContentChanged {
+            node: node.id,
+            space: node.space,
+            origin: options.origin,
+            author: options.author,
+        });
+        Ok(node)
     }
 
     /// Deletes the node at `path` and everything below it.
@@ -367,11 +441,14 @@ impl Store {
             let Some(parent) = node.parent else {
                 return Err(StoreError::WrongKind { path: "/".into() });
             };
+            let removed = subtree(tx, node.id)?;
             delete_subtree(tx, &node)?;
             let change = next_change(tx)?;
             crate::sync::record_departure(tx, space, parent, &node.name, change)?;
-            touch_upwards(tx, parent, change)
+            touch_upwards(tx, parent, change)?;
+            Ok(removed)
         })
+        .map(|nodes| self.emit(crate::Event::Removed { nodes }))
     }
 
     /// Moves or renames `from` to `to`. The node keeps its id. With `overwrite`, whatever
@@ -384,8 +461,13 @@ impl Store {
         overwrite: bool,
     ) -> Result<Node> {
         let (from, to) = (normalize_path(from)?, normalize_path(to)?);
-        self.write(|tx| {
-            let (node, parent, name) = place(tx, space, &from, &to, overwrite)?;
+        let (moved, removed) = self.write(|tx| {
+            let Placement {
+                node,
+                parent,
+                name,
+                removed,
+            } = place(tx, space, &from, &to, overwrite)?;
             let old_parent = node
                 .parent
                 .ok_or(StoreError::WrongKind { path: "/".into() })?;
@@ -398,8 +480,11 @@ impl Store {
             crate::sync::record_arrival(tx, space, node.id, change)?;
             touch_upwards(tx, old_parent, change)?;
             touch_upwards(tx, parent.id, change)?;
-            node_by_id(tx, node.id)?.ok_or_else(|| StoreError::not_found(&to))
-        })
+            let moved = node_by_id(tx, node.id)?.ok_or_else(|| StoreError::not_found(&to))?;
+            Ok((moved, removed))
+        })?;
+        self.emit_removed(removed);
+        Ok(moved)
     }
 
     /// Copies `from` (and its subtree) to `to`, sharing contents and copying properties.
@@ -411,16 +496,30 @@ impl Store {
         overwrite: bool,
     ) -> Result<Node> {
         let (from, to) = (normalize_path(from)?, normalize_path(to)?);
-        self.write(|tx| {
-            let (node, parent, name) = place(tx, space, &from, &to, overwrite)?;
+        let (copy, removed) = self.write(|tx| {
+            let Placement {
+                node,
+                parent,
+                name,
+                removed,
+            } = place(tx, space, &from, &to, overwrite)?;
             let size = subtree_size(tx, node.id)?;
             check_quota(tx, space, i64::try_from(size).unwrap_or(i64::MAX))?;
             let change = next_change(tx)?;
             let copy = copy_subtree(tx, &node, parent.id, &name, change)?;
             add_usage(tx, space, i64::try_from(size).unwrap_or(i64::MAX))?;
             touch_upwards(tx, parent.id, change)?;
-            node_by_id(tx, copy)?.ok_or_else(|| StoreError::not_found(&to))
-        })
+            let copy = node_by_id(tx, copy)?.ok_or_else(|| StoreError::not_found(&to))?;
+            Ok((copy, removed))
+        })?;
+        self.emit_removed(removed);
+        Ok(copy)
+    }
+
+    fn emit_removed(&self, nodes: Vec<NodeId>) {
+        if !nodes.is_empty() {
+            self.emit(crate::Event::Removed { nodes });
+        }
     }
 
     /// Sets a node's modification time, as clients do after writing a file.
@@ -434,6 +533,14 @@ impl Store {
     }
 }
 
+/// Where a move or copy goes, and what it overwrote there.
+struct Placement {
+    node: Node,
+    parent: Node,
+    name: String,
+    removed: Vec<NodeId>,
+}
+
 /// Resolves the source of a move or copy and the folder and name it goes to, refusing a
 /// folder into itself and clearing (or refusing) an occupied destination.
 fn place(
@@ -442,7 +549,7 @@ fn place(
     from: &[String],
     to: &[String],
     overwrite: bool,
-) -> Result<(Node, Node, String)> {
+) -> Result<Placement> {
     let node = resolve(tx, space, from)?;
     let (parent, name) = resolve_parent(tx, space, to)?;
     if is_inside(tx, parent.id, node.id)? {
@@ -450,8 +557,13 @@ fn place(
             path: display_path(from),
         });
     }
-    clear_destination(tx, parent.id, &name, overwrite, to)?;
-    Ok((node, parent, name))
+    let removed = clear_destination(tx, parent.id, &name, overwrite, to)?;
+    Ok(Placement {
+        node,
+        parent,
+        name,
+        removed,
+    })
 }
 
 fn clear_destination(
@@ -460,18 +572,20 @@ fn clear_destination(
     name: &str,
     overwrite: bool,
     to: &[String],
-) -> Result<()> {
+) -> Result<Vec<NodeId>> {
     let Some(occupant) = child(tx, parent, name)? else {
-        return Ok(());
+        return Ok(Vec::new());
     };
     if !overwrite {
         return Err(StoreError::AlreadyExists {
             path: display_path(to),
         });
     }
+    let removed = subtree(tx, occupant.id)?;
     delete_subtree(tx, &occupant)?;
     let change = next_change(tx)?;
-    crate::sync::record_departure(tx, occupant.space, parent, name, change)
+    crate::sync::record_departure(tx, occupant.space, parent, name, change)?;
+    Ok(removed)
 }
 
 fn record_blob(

@@ -1,0 +1,153 @@
+//! `GET /collab/{file_id}`: the WebSocket endpoint of co-editing. The upgrade is
+//! authorised here (an access token in the `token` query parameter, since browsers cannot
+//! set headers on a WebSocket, or the usual `Authorization` header); then the socket's
+//! messages are pumped to and from the document's connection.
+
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use axum::extract::ws::rejection::WebSocketUpgradeRejection;
+use axum::extract::ws::{CloseFrame, Message, WebSocket, WebSocketUpgrade};
+use axum::extract::{ConnectInfo, Path, Query, State};
+use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use axum::Router;
+use futures_util::{SinkExt, StreamExt};
+use ruche_collab::{Access, Connection, Outgoing, Refusal};
+use ruche_store::NodeId;
+
+use crate::authn::{self, AuthFailure};
+use crate::state::SharedState;
+
+/// A ping this often keeps proxies from closing an idle socket and finds dead peers.
+const PING_EVERY: Duration = Duration::from_secs(15);
+/// Close codes: y-websocket clients reconnect after 4000 and stop for good after a code
+/// between 4400 and 4499.
+const CLOSE_RECONNECT: u16 = 4000;
+const CLOSE_FOR_GOOD: u16 = 4400;
+
+pub fn routes() -> Router<SharedState> {
+    Router::new().route("/collab/{file_id}", get(socket))
+}
+
+async fn socket(
+    State(state): State<SharedState>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    Path(file_id): Path<String>,
+    Query(query): Query<HashMap<String, String>>,
+    mut headers: HeaderMap,
+    upgrade: Result<WebSocketUpgrade, WebSocketUpgradeRejection>,
+) -> Response {
+    if let Some(token) = query.get("token") {
+        match HeaderValue::from_str(&format!("Bearer {token}")) {
+            Ok(value) => headers.insert(header::AUTHORIZATION, value),
+            Err(_) => return refuse(StatusCode::UNAUTHORIZED, "malformed token"),
+        };
+    }
+    let user = match authn::authenticate(&state, &headers, peer.ip()).await {
+        Ok(user) => user,
+        Err(AuthFailure::Throttled) => return refuse(StatusCode::TOO_MANY_REQUESTS, "try later"),
+        Err(AuthFailure::Internal) => {
+            return refuse(StatusCode::INTERNAL_SERVER_ERROR, "internal error")
+        }
+        Err(AuthFailure::Unauthorized) => {
+            return refuse(StatusCode::UNAUTHORIZED, "an access token is required")
+        }
+    };
+    let Ok(upgrade) = upgrade else {
+        return refuse(
+            StatusCode::UPGRADE_REQUIRED,
+            "this endpoint speaks WebSocket only",
+        );
+    };
+    // Another user's file and a missing one are alike: not found.
+    let node = file_id
+        .parse()
+        .ok()
+        .and_then(|id| state.store.node(NodeId(id)).ok().flatten())
+        .filter(|node| node.space == user.space && node.parent.is_some());
+    let Some(node) = node else {
+        return refuse(StatusCode::NOT_FOUND, "no such file");
+    };
+    let connection = match state.collab.join(&node, user.id, Access::ReadWrite).await {
+        Ok(connection) => connection,
+        Err(refusal) => return refusal_response(&refusal),
+    };
+    upgrade
+        .max_message_size(state.collab.config().max_message_bytes)
+        .on_upgrade(move |socket| pump(socket, connection))
+}
+
+fn refusal_response(refusal: &Refusal) -> Response {
+    let status = match refusal {
+        Refusal::NotFound => StatusCode::NOT_FOUND,
+        Refusal::NotText(_) => StatusCode::UNSUPPORTED_MEDIA_TYPE,
+        Refusal::TooLarge => StatusCode::PAYLOAD_TOO_LARGE,
+        Refusal::Unreadable | Refusal::Unavailable | Refusal::Retry => {
+            StatusCode::SERVICE_UNAVAILABLE
+        }
+    };
+    refuse(status, &refusal.to_string())
+}
+
+fn refuse(status: StatusCode, reason: &str) -> Response {
+    (status, format!("{reason}\n")).into_response()
+}
+
+/// Moves messages between the socket and the document until either side ends.
+async fn pump(socket: WebSocket, mut connection: Connection) {
+    let (mut sink, mut stream) = socket.split();
+    let mut ping = tokio::time::interval(PING_EVERY);
+    ping.tick().await;
+    loop {
+        tokio::select! {
+            outgoing = connection.outgoing.recv() => match outgoing {
+                Some(Outgoing::Message(bytes)) => {
+                    if sink.send(Message::Binary(bytes.into())).await.is_err() {
+                        break;
+                    }
+                }
+                Some(Outgoing::Close { reason, permanent }) => {
+                    let _ = sink.send(close(&reason, permanent)).await;
+                    break;
+                }
+                None => {
+                    let _ = sink.send(close("too far behind; reconnect to resync", false)).await;
+                    break;
+                }
+            },
+            incoming = stream.next() => match incoming {
+                Some(Ok(Message::Binary(data))) => {
+                    if !connection.receive(data.to_vec()).await {
+                        break;
+                    }
+                }
+                Some(Ok(Message::Close(_))) | Some(Err(_)) | None => break,
+                Some(Ok(_)) => {}
+            },
+            _ = ping.tick() => {
+                if sink.send(Message::Ping(Default::default())).await.is_err() {
+                    break;
+                }
+            }
+        }
+    }
+}
+
+fn close(reason: &str, permanent: bool) -> Message {
+    // A close reason is at most 123 bytes.
+    let mut end = reason.len().min(123);
+    while !reason.is_char_boundary(end) {
+        end -= 1;
+    }
+    Message::Close(Some(CloseFrame {
+        code: if permanent {
+            CLOSE_FOR_GOOD
+        } else {
+            CLOSE_RECONNECT
+        },
+        reason: reason[..end].to_owned().into(),
+    }))
+}
