@@ -31,11 +31,11 @@ async function accessToken () {
 }
 
 /** A browser-like client: its own document and provider, synced with the server. */
-async function client (token, name) {
+async function client (token, name, params = {}) {
   const doc = new Y.Doc()
   const provider = new WebsocketProvider(base.replace(/^http/, 'ws') + '/collab', fileId, doc, {
     WebSocketPolyfill: WebSocket,
-    params: { token },
+    params: { token, ...params },
     disableBc: true
   })
   provider.awareness.setLocalStateField('user', { name })
@@ -132,6 +132,20 @@ const scenarios = {
     a.provider.destroy()
     b.provider.destroy()
     return { text }
+  },
+
+  // A read-only client edits locally: nobody else sees it, and it still hears the others.
+  async readonly (token) {
+    const reader = await client(token, 'Lecteur', { access: 'read' })
+    const writer = await client(token, 'Anne')
+    reader.text.insert(0, 'ignoré ')
+    writer.text.insert(writer.text.length, ' écrit')
+    await until(() => reader.text.toString().includes('écrit'), 'the reader to hear the writer')
+    await sleep(300)
+    const fresh = await client(token, 'Bruno')
+    const result = { writer: writer.text.toString(), fresh: fresh.text.toString() }
+    for (const c of [reader, writer, fresh]) c.provider.destroy()
+    return result
   },
 
   // Reads the document as a new client sees it.

@@ -112,6 +112,16 @@ fn a_webdav_write_merges_with_live_edits() {
 }
 
 #[test]
+fn a_read_only_client_cannot_change_the_document() {
+    let server = TestServer::start();
+    server.put("note.txt", "texte");
+    let result = scenario(&server, "readonly", "note.txt", &[]);
+    assert_eq!(result["writer"], "texte écrit");
+    assert_eq!(result["fresh"], "texte écrit");
+    file_becomes(&server, "note.txt", "texte écrit");
+}
+
+#[test]
 fn a_restart_loses_nothing_the_server_received() {
     let mut server = TestServer::start();
     server.put("journal.txt", "début\n");

@@ -1,7 +1,8 @@
 //! `GET /collab/{file_id}`: the WebSocket endpoint of co-editing. The upgrade is
 //! authorised here (an access token in the `token` query parameter, since browsers cannot
-//! set headers on a WebSocket, or the usual `Authorization` header); then the socket's
-//! messages are pumped to and from the document's connection.
+//! set headers on a WebSocket, or the usual `Authorization` header); `access=read` opens the
+//! document read-only. Then the socket's messages are pumped to and from the document's
+//! connection.
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
@@ -71,7 +72,12 @@ async fn socket(
     let Some(node) = node else {
         return refuse(StatusCode::NOT_FOUND, "no such file");
     };
-    let connection = match state.collab.join(&node, user.id, Access::ReadWrite).await {
+    // The owner may write; anyone may ask for less (a preview opens read-only).
+    let access = match query.get("access").map(String::as_str) {
+        Some("read") => Access::ReadOnly,
+        _ => Access::ReadWrite,
+    };
+    let connection = match state.collab.join(&node, user.id, access).await {
         Ok(connection) => connection,
         Err(refusal) => return refusal_response(&refusal),
     };
