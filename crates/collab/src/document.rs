@@ -12,7 +12,7 @@ use tokio::sync::{mpsc, oneshot};
 use yrs::updates::decoder::Decode;
 use yrs::{Doc, ReadTxn, Transact, Update};
 
-use crate::protocol::{Access, ConnId, Effect, Room};
+use crate::protocol::{merge_updates, update_message, Access, ConnId, Effect, Room};
 use crate::text::{fork_update, seed_update, text_of};
 use crate::{CollabConfig, Outgoing, Refusal};
 
@@ -351,6 +351,7 @@ impl Document {
     /// of them spreads. Returns false when the document must stop.
     async fn messages(&mut self, batch: Vec<Incoming>) -> bool {
         let mut persist = Vec::new();
+        let mut senders = Vec::new();
         let mut sends: Vec<(ConnId, bool, Vec<u8>)> = Vec::new();
         for Incoming { conn, data } in batch {
             let Some(peer) = self.peers.get_mut(&conn) else {
@@ -373,9 +374,10 @@ impl Document {
                         match effect {
                             Effect::Reply(bytes) => sends.push((conn, false, bytes)),
                             Effect::Broadcast(bytes) => sends.push((conn, true, bytes)),
-                            Effect::Persist(update) => {
+                            Effect::Update(update) => {
                                 self.last_editor = Some(user);
                                 persist.push(update);
+                                senders.push(conn);
                             }
                         }
                     }
@@ -383,10 +385,23 @@ impl Document {
                 Err(error) => self.kick(conn, &error.to_string(), true),
             }
         }
-        if !persist.is_empty() && !self.persist(persist).await {
-            self.close_all("the server could not store the document", false)
-                .await;
-            return false;
+        if !persist.is_empty() {
+            let spread = spread(&persist, &senders);
+            if !self.persist(persist).await {
+                self.close_all("the server could not store the document", false)
+                    .await;
+                return false;
+            }
+            // Stored: now the others may see it.
+            match spread {
+                Spread::One(from, bytes) => self.broadcast(from, &bytes),
+                Spread::Merged(bytes) => self.broadcast(ConnId::MAX, &bytes),
+                Spread::Each(messages) => {
+                    for (from, bytes) in messages {
+                        self.broadcast(from, &bytes);
+                    }
+                }
+            }
         }
         for (conn, to_others, bytes) in sends {
             if to_others {
@@ -560,16 +575,13 @@ impl Document {
         let Ok(effects) = self.room.apply(update.clone()) else {
             return false;
         };
-        let mut persist = Vec::new();
         for effect in effects {
-            match effect {
-                Effect::Persist(update) => persist.push(update),
-                Effect::Broadcast(bytes) => self.broadcast(ConnId::MAX, &bytes),
-                Effect::Reply(_) => {}
+            if let Effect::Update(update) = effect {
+                if !self.persist(vec![update.clone()]).await {
+                    return false;
+                }
+                self.broadcast(ConnId::MAX, &update_message(update));
             }
-        }
-        if !persist.is_empty() && !self.persist(persist).await {
-            return false;
         }
         self.rebase(&update, text);
         if let Some(hash) = hash {
@@ -617,6 +629,33 @@ impl Document {
         self.file_text = text.to_owned();
         // The live document may hold more than the file now: save it soon.
         self.unsaved_since.get_or_insert(Instant::now());
+    }
+}
+
+/// How the updates of one batch reach the other clients.
+enum Spread {
+    /// One update, sent to all but its author.
+    One(ConnId, Vec<u8>),
+    /// Several, merged into one message for everyone: a client applying its own update
+    /// again changes nothing, and one message instead of many keeps watchers up to speed.
+    Merged(Vec<u8>),
+    /// Several that would not merge, each to all but its author.
+    Each(Vec<(ConnId, Vec<u8>)>),
+}
+
+fn spread(updates: &[Vec<u8>], senders: &[ConnId]) -> Spread {
+    if let ([update], [from]) = (updates, senders) {
+        return Spread::One(*from, update_message(update.clone()));
+    }
+    match merge_updates(updates) {
+        Some(merged) => Spread::Merged(update_message(merged)),
+        None => Spread::Each(
+            senders
+                .iter()
+                .zip(updates)
+                .map(|(from, update)| (*from, update_message(update.clone())))
+                .collect(),
+        ),
     }
 }
 

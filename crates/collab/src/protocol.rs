@@ -29,8 +29,9 @@ pub enum Access {
 pub enum Effect {
     /// Send these bytes back to the connection the message came from.
     Reply(Vec<u8>),
-    /// Store this document update (a Yjs v1 update) before any broadcast that follows.
-    Persist(Vec<u8>),
+    /// A document update (Yjs v1) that changed the document: store it, then send it to
+    /// every other connection (see [`update_message`]).
+    Update(Vec<u8>),
     /// Send these bytes to every other connection.
     Broadcast(Vec<u8>),
 }
@@ -59,6 +60,16 @@ impl std::fmt::Debug for Room {
             .field("connections", &self.clients.len())
             .finish_non_exhaustive()
     }
+}
+
+/// The message that carries a document update to clients.
+pub fn update_message(update: Vec<u8>) -> Vec<u8> {
+    encode(&Message::Sync(SyncMessage::Update(update)))
+}
+
+/// Merges updates into one, for clients that receive several at once.
+pub fn merge_updates(updates: &[Vec<u8>]) -> Option<Vec<u8>> {
+    yrs::merge_updates_v1(updates).ok()
 }
 
 /// Encodes one message as the bytes of a WebSocket frame.
@@ -163,8 +174,7 @@ impl Room {
         if self.doc().transact().state_vector() == before && !deletes_anything(&update) {
             return Ok(Vec::new());
         }
-        let broadcast = encode(&Message::Sync(SyncMessage::Update(update.clone())));
-        Ok(vec![Effect::Persist(update), Effect::Broadcast(broadcast)])
+        Ok(vec![Effect::Update(update)])
     }
 
     /// Forgets `conn` and returns the awareness message telling the others its clients left.
@@ -185,11 +195,18 @@ impl Room {
         self.clients.len()
     }
 
-    /// The whole state as one garbage-collected update: what a snapshot stores.
+    /// The whole state as one garbage-collected update (v1 encoding).
     pub fn snapshot(&self) -> Vec<u8> {
         self.doc()
             .transact()
             .encode_state_as_update_v1(&StateVector::default())
+    }
+
+    /// The whole state in the compact v2 encoding: what a stored snapshot holds.
+    pub fn snapshot_v2(&self) -> Vec<u8> {
+        self.doc()
+            .transact()
+            .encode_state_as_update_v2(&StateVector::default())
     }
 }
 
@@ -262,9 +279,7 @@ mod tests {
         let effects = room
             .receive(1, Access::ReadWrite, &update_message(update.clone()))
             .unwrap();
-        assert!(
-            matches!(effects.as_slice(), [Effect::Persist(p), Effect::Broadcast(_)] if *p == update)
-        );
+        assert!(matches!(effects.as_slice(), [Effect::Update(u)] if *u == update));
 
         let other = text_update(&client, 3, "def");
         let dropped = room
