@@ -208,12 +208,11 @@ impl Document {
                     .map_err(unavailable)?;
             }
         } else {
-            for update in stored
-                .snapshot
-                .iter()
-                .chain(stored.updates.iter().map(|(_, u)| u))
-            {
-                let update = Update::decode_v1(update).map_err(|_| Refusal::Unreadable)?;
+            // Snapshots are v2 updates, received updates v1, as clients send them.
+            let snapshot = stored.snapshot.iter().map(|s| Update::decode_v2(s));
+            let updates = stored.updates.iter().map(|(_, u)| Update::decode_v1(u));
+            for update in snapshot.chain(updates) {
+                let update = update.map_err(|_| Refusal::Unreadable)?;
                 room.doc()
                     .transact_mut()
                     .apply_update(update)
@@ -478,7 +477,7 @@ impl Document {
         if self.pending_updates == 0 {
             return;
         }
-        let snapshot = self.room.snapshot();
+        let snapshot = self.room.snapshot_v2();
         let (store, node, seq) = (self.store.clone(), self.node, self.last_seq);
         let done =
             tokio::task::spawn_blocking(move || store.compact_document(node, &snapshot, seq)).await;
