@@ -9,6 +9,7 @@
 
 mod chart;
 mod client;
+mod collab;
 mod configs;
 mod limits;
 mod machine;
@@ -43,6 +44,25 @@ enum Bench {
     Webdav(WebdavArgs),
     /// Sync clients (rclone, nextcloudcmd) on a tree of 10,000 files: first and quiet runs.
     Sync(SyncArgs),
+    /// Co-editing: editing traces replayed through ruche and Hocuspocus.
+    Collab(CollabArgs),
+}
+
+#[derive(Args)]
+struct CollabArgs {
+    /// Short traces, few clients, one repetition (CI).
+    #[arg(long)]
+    smoke: bool,
+    /// Folder for collab.md.
+    #[arg(long, default_value = "target/bench")]
+    out: PathBuf,
+    /// Repetitions [default: 3, or 1 with --smoke].
+    #[arg(long)]
+    repeat: Option<usize>,
+    /// Folder of the editing traces [default: ../shared/data/editing-traces beside the
+    /// repository].
+    #[arg(long)]
+    traces: Option<PathBuf>,
 }
 
 #[derive(Args)]
@@ -82,6 +102,7 @@ fn main() -> ExitCode {
     let outcome = match Cli::parse().command {
         Bench::Webdav(args) => webdav(args),
         Bench::Sync(args) => sync_bench(args),
+        Bench::Collab(args) => collab_bench(args),
     };
     match outcome {
         Ok(()) => ExitCode::SUCCESS,
@@ -141,6 +162,28 @@ fn sync_bench(args: SyncArgs) -> anyhow::Result<()> {
     std::fs::create_dir_all(&args.out)
         .with_context(|| format!("creating {}", args.out.display()))?;
     write(&args.out.join("sync.md"), &markdown)
+}
+
+fn collab_bench(args: CollabArgs) -> anyhow::Result<()> {
+    let plan = collab::CollabPlan {
+        smoke: args.smoke,
+        repeat: args.repeat.unwrap_or(if args.smoke { 1 } else { 3 }).max(1),
+        ruche: machine::ruche_binary(),
+        temp: std::env::temp_dir(),
+        traces: args.traces.unwrap_or_else(|| {
+            PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../shared/data/editing-traces")
+        }),
+    };
+    anyhow::ensure!(
+        plan.traces.join("seph-blog1.json.gz").is_file(),
+        "the editing traces are not in {}; give their folder with --traces",
+        plan.traces.display()
+    );
+    let markdown = collab::run(&plan)?;
+    println!("{markdown}");
+    std::fs::create_dir_all(&args.out)
+        .with_context(|| format!("creating {}", args.out.display()))?;
+    write(&args.out.join("collab.md"), &markdown)
 }
 
 fn write(path: &std::path::Path, text: &str) -> anyhow::Result<()> {
