@@ -128,6 +128,47 @@ mod tests {
         );
     }
 
+    /// A random text over a small alphabet with multi-byte characters, so that edits
+    /// collide and offsets are tested off ASCII.
+    fn random_text(rng: &mut impl rand::Rng, max: usize) -> String {
+        const ALPHABET: [char; 8] = ['a', 'b', ' ', '\n', 'é', '€', '😀', 'z'];
+        let len = rng.random_range(0..=max);
+        (0..len)
+            .map(|_| ALPHABET[rng.random_range(0..ALPHABET.len())])
+            .collect()
+    }
+
+    #[test]
+    fn random_saves_merge_without_losing_either_side() {
+        use rand::{Rng, SeedableRng};
+        let mut rng = rand::rngs::StdRng::seed_from_u64(0x5eed);
+        for _ in 0..300 {
+            let before = random_text(&mut rng, 40);
+            let after = random_text(&mut rng, 40);
+            let base = seed_update(&before);
+            // Alone, a save turns the text into exactly the saved text.
+            let update = fork_update(&base, &before, &after).unwrap();
+            let doc = doc_from(&base);
+            doc.transact_mut()
+                .apply_update(Update::decode_v1(&update).unwrap())
+                .unwrap();
+            assert_eq!(text_of(&doc), after, "{before:?} -> {after:?}");
+
+            // With a live edit at the end, both the save and the edit survive.
+            let live = doc_from(&base);
+            let field = live.get_or_insert_text(TEXT_NAME);
+            let end = field.len(&live.transact());
+            let marker = if rng.random_bool(0.5) { "[live]" } else { "[é€]" };
+            field.insert(&mut live.transact_mut(), end, marker);
+            live.transact_mut()
+                .apply_update(Update::decode_v1(&update).unwrap())
+                .unwrap();
+            let merged = text_of(&live);
+            assert!(merged.contains(marker), "{merged:?} lost the live edit");
+            assert_eq!(merged.replace(marker, ""), after, "{merged:?} lost the save");
+        }
+    }
+
     #[test]
     fn every_kind_of_edit_reproduces_the_new_text() {
         let cases = [
