@@ -158,14 +158,22 @@ mod tests {
             let live = doc_from(&base);
             let field = live.get_or_insert_text(TEXT_NAME);
             let end = field.len(&live.transact());
-            let marker = if rng.random_bool(0.5) { "[live]" } else { "[é€]" };
+            let marker = if rng.random_bool(0.5) {
+                "[live]"
+            } else {
+                "[é€]"
+            };
             field.insert(&mut live.transact_mut(), end, marker);
             live.transact_mut()
                 .apply_update(Update::decode_v1(&update).unwrap())
                 .unwrap();
             let merged = text_of(&live);
             assert!(merged.contains(marker), "{merged:?} lost the live edit");
-            assert_eq!(merged.replace(marker, ""), after, "{merged:?} lost the save");
+            assert_eq!(
+                merged.replace(marker, ""),
+                after,
+                "{merged:?} lost the save"
+            );
         }
     }
 
