@@ -2,15 +2,17 @@
 //! anyone, stores updates before they spread, saves the text back to the file, merges
 //! writes that arrive over WebDAV, and unloads the document once nobody is left.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, VecDeque};
 use std::io::Read;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use bytes::Bytes;
 use ruche_store::{CommitOptions, Node, NodeId, Origin, SpaceId, Store, StoreError, UserId};
 use tokio::sync::{mpsc, oneshot};
+use tokio::task::JoinHandle;
 use yrs::updates::decoder::Decode;
-use yrs::{Doc, ReadTxn, Transact, Update};
+use yrs::{Doc, ReadTxn, Text, Transact, Update};
 
 use crate::protocol::{merge_updates, update_message, Access, ConnId, Effect, Room};
 use crate::text::{fork_update, seed_update, text_of};
@@ -69,7 +71,24 @@ pub(crate) struct Document {
     pending_updates: usize,
     pending_bytes: usize,
     empty_since: Option<Instant>,
+    /// Batches whose updates are being stored, oldest first: what they send waits until
+    /// they (and every batch before them) are durable.
+    in_flight: VecDeque<Batch>,
 }
+
+/// What one batch of client messages sends once its updates are stored.
+struct Batch {
+    stored: Option<JoinHandle<Result<i64, StoreError>>>,
+    updates: usize,
+    bytes: usize,
+    spread: Option<Spread>,
+    sends: Vec<(ConnId, bool, Vec<u8>)>,
+}
+
+/// Batches stored at once; past this, the task waits for the oldest before reading more.
+const MAX_IN_FLIGHT: usize = 8;
+/// Client messages handled as one batch, at most.
+const BATCH: usize = 256;
 
 /// Runs a document until it unloads. `unregister` is called once it stops taking joins.
 pub(crate) async fn run(
@@ -104,6 +123,7 @@ pub(crate) async fn run(
             biased;
             command = control.recv() => match command {
                 Some(Control::Shutdown(done)) => {
+                    doc.drain().await;
                     doc.close_all("the server is restarting", false).await;
                     let _ = done.send(());
                     break;
@@ -115,9 +135,14 @@ pub(crate) async fn run(
                 }
                 None => break,
             },
+            stored = doc.oldest_stored(), if !doc.in_flight.is_empty() => {
+                if !doc.deliver_oldest(stored).await {
+                    break;
+                }
+            }
             Some(first) = incoming.recv() => {
                 let mut batch = vec![first];
-                while batch.len() < 64 {
+                while batch.len() < BATCH {
                     match incoming.try_recv() {
                         Ok(more) => batch.push(more),
                         Err(_) => break,
@@ -135,6 +160,7 @@ pub(crate) async fn run(
         }
     }
     unregister();
+    doc.drain().await;
     doc.save().await;
     doc.compact().await;
     refuse_all(&mut control, Refusal::Retry);
@@ -242,6 +268,7 @@ impl Document {
             pending_updates: stored.updates.len(),
             pending_bytes: stored.stored_bytes(),
             empty_since: Some(Instant::now()),
+            in_flight: VecDeque::new(),
         };
         if external {
             // Written over WebDAV while the document was closed: the file's text wins
@@ -292,7 +319,7 @@ impl Document {
                 reply,
             } => {
                 for message in self.room.welcome(conn) {
-                    let _ = outbox.try_send(Outgoing::Message(message));
+                    let _ = outbox.try_send(Outgoing::Message(message.into()));
                 }
                 self.peers.insert(
                     conn,
@@ -313,6 +340,7 @@ impl Document {
                 true
             }
             Control::FileChanged => {
+                self.drain().await;
                 self.file_changed().await;
                 true
             }
@@ -384,42 +412,123 @@ impl Document {
                 Err(error) => self.kick(conn, &error.to_string(), true),
             }
         }
-        if !persist.is_empty() {
-            let spread = spread(&persist, &senders);
-            if !self.persist(persist).await {
-                self.close_all("the server could not store the document", false)
-                    .await;
-                return false;
-            }
-            // Stored: now the others may see it.
-            match spread {
-                Spread::One(from, bytes) => self.broadcast(from, &bytes),
-                Spread::Merged(bytes) => self.broadcast(ConnId::MAX, &bytes),
-                Spread::Each(messages) => {
-                    for (from, bytes) in messages {
-                        self.broadcast(from, &bytes);
-                    }
-                }
-            }
+        if persist.is_empty() && self.in_flight.is_empty() {
+            self.send_all(None, sends);
+            return true;
         }
-        for (conn, to_others, bytes) in sends {
-            if to_others {
-                self.broadcast(conn, &bytes);
-            } else if let Some(peer) = self.peers.get(&conn) {
-                if peer.outbox.try_send(Outgoing::Message(bytes)).is_err() {
-                    self.drop_peer(conn);
-                }
+        let mut batch = Batch {
+            stored: None,
+            updates: persist.len(),
+            bytes: persist.iter().map(Vec::len).sum(),
+            spread: None,
+            sends,
+        };
+        if !persist.is_empty() {
+            batch.spread = Some(spread(&persist, &senders));
+            let (store, node) = (self.store.clone(), self.node);
+            batch.stored = Some(tokio::task::spawn_blocking(move || {
+                store.append_document_updates(node, &persist)
+            }));
+        }
+        self.in_flight.push_back(batch);
+        while self.in_flight.len() > MAX_IN_FLIGHT {
+            let stored = self.oldest_stored().await;
+            if !self.deliver_oldest(stored).await {
+                return false;
             }
         }
         true
     }
 
-    fn pending_text_len(&self) -> usize {
-        if self.unsaved_since.is_some() {
-            text_of(self.room.doc()).len()
-        } else {
-            0
+    /// Waits for the oldest batch's updates to be stored.
+    async fn oldest_stored(&mut self) -> Option<i64> {
+        let batch = self.in_flight.front_mut()?;
+        match batch.stored.as_mut() {
+            None => Some(self.last_seq),
+            Some(handle) => match handle.await {
+                Ok(Ok(seq)) => Some(seq),
+                Ok(Err(error)) => {
+                    tracing::error!(node = %self.node, %error, "storing document updates failed");
+                    None
+                }
+                Err(_) => None,
+            },
         }
+    }
+
+    /// Sends what the oldest batch holds, now that it is stored; false when storing failed
+    /// and the document must stop.
+    async fn deliver_oldest(&mut self, stored: Option<i64>) -> bool {
+        let Some(batch) = self.in_flight.pop_front() else {
+            return true;
+        };
+        let Some(seq) = stored else {
+            self.close_all("the server could not store the document", false)
+                .await;
+            return false;
+        };
+        if batch.updates > 0 {
+            self.last_seq = self.last_seq.max(seq);
+            self.note_stored(batch.updates, batch.bytes);
+        }
+        self.send_all(batch.spread, batch.sends);
+        if self.in_flight.is_empty() && self.needs_compaction() {
+            self.compact().await;
+        }
+        true
+    }
+
+    /// Waits until every batch is stored and sent.
+    async fn drain(&mut self) {
+        while !self.in_flight.is_empty() {
+            let stored = self.oldest_stored().await;
+            if !self.deliver_oldest(stored).await {
+                return;
+            }
+        }
+    }
+
+    fn send_all(&mut self, spread: Option<Spread>, sends: Vec<(ConnId, bool, Vec<u8>)>) {
+        match spread {
+            Some(Spread::One(from, bytes)) => self.broadcast(from, &bytes),
+            Some(Spread::Merged(bytes)) => self.broadcast(ConnId::MAX, &bytes),
+            Some(Spread::Each(messages)) => {
+                for (from, bytes) in messages {
+                    self.broadcast(from, &bytes);
+                }
+            }
+            None => {}
+        }
+        for (conn, to_others, bytes) in sends {
+            if to_others {
+                self.broadcast(conn, &bytes);
+            } else if let Some(peer) = self.peers.get(&conn) {
+                if peer
+                    .outbox
+                    .try_send(Outgoing::Message(bytes.into()))
+                    .is_err()
+                {
+                    self.drop_peer(conn);
+                }
+            }
+        }
+    }
+
+    fn note_stored(&mut self, updates: usize, bytes: usize) {
+        self.pending_updates += updates;
+        self.pending_bytes += bytes;
+        self.last_edit = Instant::now();
+        self.unsaved_since.get_or_insert(self.last_edit);
+    }
+
+    fn needs_compaction(&self) -> bool {
+        self.pending_updates >= self.config.compact_after_updates
+            || self.pending_bytes >= self.config.compact_after_bytes
+    }
+
+    fn pending_text_len(&self) -> usize {
+        let text = self.room.doc().get_or_insert_text(crate::text::TEXT_NAME);
+        text.len(&self.room.doc().transact()) as usize
     }
 
     fn kick(&mut self, conn: ConnId, reason: &str, permanent: bool) {
@@ -432,13 +541,14 @@ impl Document {
     /// Sends to every connection but `from`; a connection too far behind is dropped (its
     /// client resyncs when it reconnects).
     fn broadcast(&mut self, from: ConnId, bytes: &[u8]) {
+        let shared = Bytes::copy_from_slice(bytes);
         let behind: Vec<ConnId> = self
             .peers
             .iter()
             .filter(|(conn, _)| **conn != from)
             .filter(|(_, peer)| {
                 peer.outbox
-                    .try_send(Outgoing::Message(bytes.to_vec()))
+                    .try_send(Outgoing::Message(shared.clone()))
                     .is_err()
             })
             .map(|(conn, _)| *conn)
@@ -459,14 +569,9 @@ impl Document {
             tracing::error!(node = %self.node, "storing document updates failed");
             return false;
         };
-        self.last_seq = seq;
-        self.pending_updates += count;
-        self.pending_bytes += bytes;
-        self.last_edit = Instant::now();
-        self.unsaved_since.get_or_insert(self.last_edit);
-        if self.pending_updates >= self.config.compact_after_updates
-            || self.pending_bytes >= self.config.compact_after_bytes
-        {
+        self.last_seq = self.last_seq.max(seq);
+        self.note_stored(count, bytes);
+        if self.in_flight.is_empty() && self.needs_compaction() {
             self.compact().await;
         }
         true

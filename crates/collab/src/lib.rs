@@ -94,8 +94,8 @@ pub enum Refusal {
 /// A message for a client.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Outgoing {
-    /// A binary WebSocket message.
-    Message(Vec<u8>),
+    /// A binary WebSocket message, shared by every client it goes to.
+    Message(bytes::Bytes),
     /// Close the connection with this reason. A permanent close tells the client not to
     /// reconnect (the file is gone, the client broke a rule); otherwise it reconnects and
     /// resyncs.
@@ -254,7 +254,7 @@ impl CollabService {
             }
         }
         let (control, control_rx) = mpsc::unbounded_channel();
-        let (incoming, incoming_rx) = mpsc::channel(256);
+        let (incoming, incoming_rx) = mpsc::channel(1024);
         let generation = self.inner.next_id.fetch_add(1, Ordering::Relaxed);
         documents.insert(
             node,

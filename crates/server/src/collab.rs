@@ -111,7 +111,21 @@ async fn pump(socket: WebSocket, mut connection: Connection) {
         tokio::select! {
             outgoing = connection.outgoing.recv() => match outgoing {
                 Some(Outgoing::Message(bytes)) => {
-                    if sink.send(Message::Binary(bytes.into())).await.is_err() {
+                    // Whatever else is queued goes out in the same write.
+                    let mut sent = sink.feed(Message::Binary(bytes)).await;
+                    while sent.is_ok() {
+                        match connection.outgoing.try_recv() {
+                            Ok(Outgoing::Message(more)) => {
+                                sent = sink.feed(Message::Binary(more)).await;
+                            }
+                            Ok(Outgoing::Close { reason, permanent }) => {
+                                let _ = sink.send(close(&reason, permanent)).await;
+                                return;
+                            }
+                            Err(_) => break,
+                        }
+                    }
+                    if sent.is_err() || sink.flush().await.is_err() {
                         break;
                     }
                 }
