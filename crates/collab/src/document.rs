@@ -44,8 +44,6 @@ struct Peer {
     access: Access,
     user: UserId,
     outbox: mpsc::Sender<Outgoing>,
-    window_start: Instant,
-    in_window: u32,
 }
 
 /// The file as the document last matched it: what a WebDAV writer forked from.
@@ -327,8 +325,6 @@ impl Document {
                         access,
                         user,
                         outbox,
-                        window_start: Instant::now(),
-                        in_window: 0,
                     },
                 );
                 self.empty_since = None;
@@ -381,13 +377,9 @@ impl Document {
         let mut senders = Vec::new();
         let mut sends: Vec<(ConnId, bool, Vec<u8>)> = Vec::new();
         for Incoming { conn, data } in batch {
-            let Some(peer) = self.peers.get_mut(&conn) else {
+            let Some(peer) = self.peers.get(&conn) else {
                 continue;
             };
-            if !within_rate(peer, self.config.max_messages_per_second) {
-                self.kick(conn, "too many messages", false);
-                continue;
-            }
             let (access, user) = (peer.access, peer.user);
             let too_large =
                 self.base.text.len().max(self.pending_text_len()) > self.config.max_text_bytes;
@@ -761,16 +753,6 @@ fn spread(updates: &[Vec<u8>], senders: &[ConnId]) -> Spread {
                 .collect(),
         ),
     }
-}
-
-fn within_rate(peer: &mut Peer, per_second: u32) -> bool {
-    let now = Instant::now();
-    if now.duration_since(peer.window_start) >= Duration::from_secs(1) {
-        peer.window_start = now;
-        peer.in_window = 0;
-    }
-    peer.in_window += 1;
-    peer.in_window <= per_second
 }
 
 /// Whether a message carries a document change (sync step 2 or update).

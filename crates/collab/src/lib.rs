@@ -36,7 +36,7 @@ pub struct CollabConfig {
     pub max_text_bytes: usize,
     /// Largest WebSocket message accepted from a client.
     pub max_message_bytes: usize,
-    /// Messages a client may send per second before it is disconnected.
+    /// Messages a client may send per second; the transport slows faster senders.
     pub max_messages_per_second: u32,
     /// Messages queued for a client before it counts as too far behind.
     pub outbox: usize,
@@ -57,7 +57,7 @@ impl Default for CollabConfig {
         CollabConfig {
             max_text_bytes: 4 * 1024 * 1024,
             max_message_bytes: 1024 * 1024,
-            max_messages_per_second: 500,
+            max_messages_per_second: 1000,
             outbox: 512,
             save_after_quiet: Duration::from_secs(2),
             save_at_most: Duration::from_secs(10),

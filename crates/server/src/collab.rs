@@ -8,6 +8,8 @@ use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::time::Duration;
 
+use tokio::time::Instant;
+
 use axum::extract::ws::rejection::WebSocketUpgradeRejection;
 use axum::extract::ws::{CloseFrame, Message, WebSocket, WebSocketUpgrade};
 use axum::extract::{ConnectInfo, Path, Query, State};
@@ -28,6 +30,8 @@ const PING_EVERY: Duration = Duration::from_secs(15);
 /// between 4400 and 4499.
 const CLOSE_RECONNECT: u16 = 4000;
 const CLOSE_FOR_GOOD: u16 = 4400;
+/// Read and write buffer of a co-editing socket, in bytes.
+const SOCKET_BUFFER: usize = 4096;
 
 pub fn routes() -> Router<SharedState> {
     Router::new().route("/collab/{file_id}", get(socket))
@@ -81,9 +85,14 @@ async fn socket(
         Ok(connection) => connection,
         Err(refusal) => return refusal_response(&refusal),
     };
+    let rate = state.collab.config().max_messages_per_second;
+    // Small buffers: an open document's connections idle most of the time, and their
+    // memory is what bounds how many documents a server keeps open.
     upgrade
         .max_message_size(state.collab.config().max_message_bytes)
-        .on_upgrade(move |socket| pump(socket, connection))
+        .read_buffer_size(SOCKET_BUFFER)
+        .write_buffer_size(SOCKET_BUFFER)
+        .on_upgrade(move |socket| pump(socket, connection, rate))
 }
 
 fn refusal_response(refusal: &Refusal) -> Response {
@@ -103,12 +112,16 @@ fn refuse(status: StatusCode, reason: &str) -> Response {
 }
 
 /// Moves messages between the socket and the document until either side ends.
-async fn pump(socket: WebSocket, mut connection: Connection) {
+async fn pump(socket: WebSocket, mut connection: Connection, rate: u32) {
     let (mut sink, mut stream) = socket.split();
     let mut ping = tokio::time::interval(PING_EVERY);
     ping.tick().await;
+    let mut throttle = Throttle::new(rate);
     loop {
+        let ready_at = throttle.ready_at();
         tokio::select! {
+            // A client over its rate is not read until it may send again: TCP slows it.
+            () = tokio::time::sleep_until(ready_at), if ready_at > Instant::now() => {}
             outgoing = connection.outgoing.recv() => match outgoing {
                 Some(Outgoing::Message(bytes)) => {
                     // Whatever else is queued goes out in the same write.
@@ -138,8 +151,9 @@ async fn pump(socket: WebSocket, mut connection: Connection) {
                     break;
                 }
             },
-            incoming = stream.next() => match incoming {
+            incoming = stream.next(), if ready_at <= Instant::now() => match incoming {
                 Some(Ok(Message::Binary(data))) => {
+                    throttle.take();
                     if !connection.receive(data.to_vec()).await {
                         break;
                     }
@@ -153,6 +167,44 @@ async fn pump(socket: WebSocket, mut connection: Connection) {
                 }
             }
         }
+    }
+}
+
+/// A token bucket of one second's worth of messages.
+struct Throttle {
+    rate: f64,
+    tokens: f64,
+    last: Instant,
+}
+
+impl Throttle {
+    fn new(rate: u32) -> Throttle {
+        let rate = f64::from(rate.max(1));
+        Throttle {
+            rate,
+            tokens: rate,
+            last: Instant::now(),
+        }
+    }
+
+    fn refill(&mut self) {
+        let now = Instant::now();
+        let elapsed = now.duration_since(self.last).as_secs_f64();
+        self.tokens = (self.tokens + elapsed * self.rate).min(self.rate);
+        self.last = now;
+    }
+
+    /// When the next message may be read.
+    fn ready_at(&mut self) -> Instant {
+        self.refill();
+        if self.tokens >= 1.0 {
+            return Instant::now();
+        }
+        Instant::now() + Duration::from_secs_f64((1.0 - self.tokens) / self.rate)
+    }
+
+    fn take(&mut self) {
+        self.tokens -= 1.0;
     }
 }
 
@@ -170,4 +222,20 @@ fn close(reason: &str, permanent: bool) -> Message {
         },
         reason: reason[..end].to_owned().into(),
     }))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_sender_past_its_rate_waits() {
+        let mut throttle = Throttle::new(10);
+        for _ in 0..10 {
+            assert!(throttle.ready_at() <= Instant::now());
+            throttle.take();
+        }
+        let wait = throttle.ready_at() - Instant::now();
+        assert!(wait > Duration::from_millis(50) && wait <= Duration::from_millis(100));
+    }
 }

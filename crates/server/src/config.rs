@@ -19,6 +19,8 @@ pub struct Config {
     pub max_connections: usize,
     /// A connection with no traffic either way for this long is closed.
     pub idle_timeout: Duration,
+    /// Messages a co-editing connection may send per second; faster senders are slowed.
+    pub collab_rate: u32,
 }
 
 /// A certificate chain and its private key, both PEM.
@@ -39,6 +41,7 @@ struct FileConfig {
     default_quota: Option<u64>,
     max_connections: Option<usize>,
     idle_timeout_secs: Option<u64>,
+    collab_rate: Option<u32>,
 }
 
 /// Values given on the command line or in the environment; they win over the file.
@@ -52,12 +55,15 @@ pub struct Overrides {
     pub default_quota: Option<u64>,
     pub max_connections: Option<usize>,
     pub idle_timeout_secs: Option<u64>,
+    pub collab_rate: Option<u32>,
 }
 
 pub const DEFAULT_DATA: &str = "./ruche-data";
 pub const DEFAULT_LISTEN: &str = "127.0.0.1:8080";
 const DEFAULT_MAX_CONNECTIONS: usize = 4096;
 const DEFAULT_IDLE_TIMEOUT_SECS: u64 = 120;
+/// Far above what people type (a few dozen updates a second), low enough to slow a runaway.
+const DEFAULT_COLLAB_RATE: u32 = 1000;
 
 impl Config {
     pub fn resolve(overrides: Overrides) -> anyhow::Result<Config> {
@@ -97,6 +103,11 @@ impl Config {
                     .unwrap_or(DEFAULT_IDLE_TIMEOUT_SECS)
                     .max(1),
             ),
+            collab_rate: overrides
+                .collab_rate
+                .or(file.collab_rate)
+                .unwrap_or(DEFAULT_COLLAB_RATE)
+                .max(1),
         })
     }
 }

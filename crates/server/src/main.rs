@@ -97,6 +97,9 @@ struct ServeArgs {
     /// Seconds without traffic after which a connection is closed [default: 120].
     #[arg(long, env = "RUCHE_IDLE_TIMEOUT")]
     idle_timeout: Option<u64>,
+    /// Messages per second a co-editing client may send before it is slowed [default: 1000].
+    #[arg(long, env = "RUCHE_COLLAB_RATE")]
+    collab_rate: Option<u32>,
 }
 
 #[derive(Subcommand)]
@@ -169,6 +172,7 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 default_quota: args.default_quota,
                 max_connections: args.max_connections,
                 idle_timeout_secs: args.idle_timeout,
+                collab_rate: args.collab_rate,
             })?;
             serve::run(config)?;
         }

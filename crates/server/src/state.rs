@@ -57,7 +57,13 @@ impl AppState {
         Ok(AppState {
             dav: DavService::new(store.clone(), "/dav"),
             chunked: ChunkedUploads::new(store.clone()),
-            collab: CollabService::new(store.clone(), CollabConfig::default()),
+            collab: CollabService::new(
+                store.clone(),
+                CollabConfig {
+                    max_messages_per_second: config.collab_rate,
+                    ..CollabConfig::default()
+                },
+            ),
             verifier: keys.verifier(),
             keys,
             store,
