@@ -412,7 +412,7 @@ fn never_render(headers: &mut HeaderMap) {
     }
 }
 
-fn plain(status: StatusCode, text: &str) -> Response<Body> {
+pub(crate) fn plain(status: StatusCode, text: &str) -> Response<Body> {
     let mut response = Response::new(Body::from(format!("{text}\n")));
     *response.status_mut() = status;
     response
@@ -435,9 +435,16 @@ fn has_finite_depth(headers: &HeaderMap) -> bool {
 }
 
 fn finite_depth_refusal() -> Response<Body> {
-    let xml = "<?xml version=\"1.0\" encoding=\"utf-8\"?>\n\
-        <D:error xmlns:D=\"DAV:\"><D:propfind-finite-depth/></D:error>\n";
-    let mut response = Response::new(Body::from(xml.to_owned()));
+    precondition_refusal("propfind-finite-depth")
+}
+
+/// 403 with the WebDAV precondition a request broke, as `<D:error><D:{name}/></D:error>`.
+pub(crate) fn precondition_refusal(name: &str) -> Response<Body> {
+    let xml = format!(
+        "<?xml version=\"1.0\" encoding=\"utf-8\"?>\n\
+         <D:error xmlns:D=\"DAV:\"><D:{name}/></D:error>\n"
+    );
+    let mut response = Response::new(Body::from(xml));
     *response.status_mut() = StatusCode::FORBIDDEN;
     response.headers_mut().insert(
         "content-type",

@@ -15,6 +15,7 @@ use ruche_store::{SpaceId, Store, StoreError};
 use crate::href::href;
 use crate::propfind::{self, Context, Entry, Request};
 use crate::Body;
+use crate::{plain, precondition_refusal};
 
 const DAV_NS: &str = "DAV:";
 const TOKEN_PREFIX: &str = "urn:ruche:sync:";
@@ -184,21 +185,7 @@ pub(crate) fn report(
 }
 
 fn invalid_token() -> Response<Body> {
-    let xml = "<?xml version=\"1.0\" encoding=\"utf-8\"?>\n\
-        <D:error xmlns:D=\"DAV:\"><D:valid-sync-token/></D:error>\n";
-    let mut response = Response::new(Body::from(xml.to_owned()));
-    *response.status_mut() = StatusCode::FORBIDDEN;
-    response.headers_mut().insert(
-        "content-type",
-        HeaderValue::from_static("application/xml; charset=utf-8"),
-    );
-    response
-}
-
-fn plain(status: StatusCode, text: &str) -> Response<Body> {
-    let mut response = Response::new(Body::from(format!("{text}\n")));
-    *response.status_mut() = status;
-    response
+    precondition_refusal("valid-sync-token")
 }
 
 #[cfg(test)]

@@ -5,7 +5,7 @@
 
 use rusqlite::{params, Connection, OptionalExtension, Row, Transaction};
 
-use crate::blob::{ContentHash, StagedContent, Upload};
+use crate::blob::{ContentHash, Staged, StagedContent, Upload};
 use crate::model::{Node, NodeId, SpaceId, Timestamp, UserId};
 use crate::name::{display_path, normalize_path};
 use crate::{Result, Store, StoreError};
@@ -298,15 +298,7 @@ impl Store {
         options: CommitOptions,
     ) -> Result<Node> {
         let path = normalize_path(path)?;
-        let staged = upload.finish()?;
-        let inline = match staged.content {
-            StagedContent::Inline(bytes) => Some(bytes),
-            StagedContent::File(file) => {
-                self.blobs.persist(file.path(), &staged.hash)?;
-                file.persisted();
-                None
-            }
-        };
+        let (staged, inline) = self.make_durable(upload)?;
         self.write(|tx| {
             let (parent, name) = resolve_parent(tx, space, &path)?;
             let existing = child(tx, parent.id, &name)?;
@@ -369,6 +361,22 @@ impl Store {
         })
     }
 
+    /// Finishes an upload and makes a large content durable in the blob store; a small one
+    /// is returned to go into the database with the commit that points to it.
+    fn make_durable(&self, upload: Upload) -> Result<(Staged, Option<Vec<u8>>)> {
+        let mut staged = upload.finish()?;
+        let content = std::mem::replace(&mut staged.content, StagedContent::Inline(Vec::new()));
+        let inline = match content {
+            StagedContent::Inline(bytes) => Some(bytes),
+            StagedContent::File(file) => {
+                self.blobs.persist(file.path(), &staged.hash)?;
+                file.persisted();
+                None
+            }
+        };
+        Ok((staged, inline))
+    }
+
     /// Makes an upload the new content of the file `node`, wherever it now is, keeping its
     /// previous content as a version.
     pub fn commit_upload_to(
@@ -377,15 +385,7 @@ impl Store {
         upload: Upload,
         options: CommitOptions,
     ) -> Result<Node> {
-        let staged = upload.finish()?;
-        let inline = match staged.content {
-            StagedContent::Inline(bytes) => Some(bytes),
-            StagedContent::File(file) => {
-                self.blobs.persist(file.path(), &staged.hash)?;
-                file.persisted();
-                None
-            }
-        };
+        let (staged, inline) = self.make_durable(upload)?;
         let node = self.write(|tx| {
             let old = node_by_id(tx, node)?
                 .filter(|n| n.parent.is_some())
