@@ -16,6 +16,9 @@ use anyhow::Context;
 use crate::peers::{self, find_program, Peer};
 use crate::stats;
 
+const NEXTCLOUDCMD_MISSING: &str =
+    "nextcloudcmd: not found; install it with `apt-get install nextcloud-desktop-cmd`";
+
 /// What to run.
 pub struct SyncPlan {
     pub peers: Vec<Peer>,
@@ -71,13 +74,16 @@ pub fn run(plan: &SyncPlan) -> anyhow::Result<String> {
             match find_program("nextcloudcmd") {
                 Some(program) => {
                     let server = launcher.start(&plan.temp)?;
-                    rows.push(nextcloud_row(&program, &server.target, &tree, work.path(), plan)?);
+                    rows.push(nextcloud_row(
+                        &program,
+                        &server.target,
+                        &tree,
+                        work.path(),
+                        plan,
+                    )?);
                     eprintln!("nextcloudcmd against ruche: done");
                 }
-                None => skipped.push(
-                    "nextcloudcmd: not found; install it with `apt-get install nextcloud-desktop-cmd`"
-                        .to_owned(),
-                ),
+                None => skipped.push(NEXTCLOUDCMD_MISSING.to_owned()),
             }
         }
     }

@@ -287,11 +287,6 @@ impl CollabService {
         (control, incoming)
     }
 
-    /// How many documents are open.
-    pub fn open_documents(&self) -> usize {
-        self.inner.documents.lock().len()
-    }
-
     /// Saves every open document to its file and closes its clients.
     pub async fn shutdown(&self) {
         let controls: Vec<_> = self

@@ -166,12 +166,15 @@ impl Room {
     /// received from a client; returns the effects that spread it.
     pub fn apply(&mut self, update: Vec<u8>) -> Result<Vec<Effect>, ProtocolError> {
         let decoded = Update::decode_v1(&update).map_err(|_| ProtocolError::Malformed)?;
+        // Deletions leave the state vector as it was; only an update with neither new items
+        // nor deletions is a repeat.
+        let deletes = !decoded.delete_set().is_empty();
         let before = self.doc().transact().state_vector();
         self.doc()
             .transact_mut()
             .apply_update(decoded)
             .map_err(|e| ProtocolError::BadUpdate(e.to_string()))?;
-        if self.doc().transact().state_vector() == before && !deletes_anything(&update) {
+        if !deletes && self.doc().transact().state_vector() == before {
             return Ok(Vec::new());
         }
         Ok(vec![Effect::Update(update)])
@@ -190,11 +193,6 @@ impl Room {
         Some(encode(&Message::Awareness(update)))
     }
 
-    /// How many connections are in the room.
-    pub fn connections(&self) -> usize {
-        self.clients.len()
-    }
-
     /// The whole state as one garbage-collected update (v1 encoding).
     pub fn snapshot(&self) -> Vec<u8> {
         self.doc()
@@ -208,11 +206,6 @@ impl Room {
             .transact()
             .encode_state_as_update_v2(&StateVector::default())
     }
-}
-
-/// Whether an update carries deletions (which leave the state vector unchanged).
-fn deletes_anything(update: &[u8]) -> bool {
-    Update::decode_v1(update).is_ok_and(|u| !u.delete_set().is_empty())
 }
 
 #[cfg(test)]

@@ -281,7 +281,8 @@ fn collection_props() -> &'static str {
 
 fn multistatus(responses: String) -> Response<Body> {
     let xml = format!(
-        "<?xml version=\"1.0\" encoding=\"utf-8\"?>\n<D:multistatus xmlns:D=\"DAV:\">{responses}</D:multistatus>\n"
+        "<?xml version=\"1.0\" encoding=\"utf-8\"?>\n\
+         <D:multistatus xmlns:D=\"DAV:\">{responses}</D:multistatus>\n"
     );
     let mut response = Response::new(Body::from(xml));
     *response.status_mut() = StatusCode::MULTI_STATUS;

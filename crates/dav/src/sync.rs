@@ -201,8 +201,13 @@ mod tests {
 
     #[test]
     fn a_sync_collection_body_is_read() {
-        let body = br#"<d:sync-collection xmlns:d="DAV:"><d:sync-token>urn:ruche:sync:7</d:sync-token>
-            <d:sync-level>infinite</d:sync-level><d:prop><d:getetag/></d:prop></d:sync-collection>"#;
+        let body = concat!(
+            r#"<d:sync-collection xmlns:d="DAV:">"#,
+            r#"<d:sync-token>urn:ruche:sync:7</d:sync-token>"#,
+            r#"<d:sync-level>infinite</d:sync-level>"#,
+            r#"<d:prop><d:getetag/></d:prop></d:sync-collection>"#,
+        )
+        .as_bytes();
         assert!(is_sync_collection(body));
         let Ok(request) = parse(body) else {
             panic!("not parsed")
@@ -213,7 +218,13 @@ mod tests {
             b"<d:expand-property xmlns:d=\"DAV:\"/>"
         ));
         assert!(matches!(
-            parse(b"<d:sync-collection xmlns:d=\"DAV:\"><d:sync-token>x</d:sync-token><d:sync-level>1</d:sync-level></d:sync-collection>"),
+            parse(
+                concat!(
+                    r#"<d:sync-collection xmlns:d="DAV:"><d:sync-token>x</d:sync-token>"#,
+                    r#"<d:sync-level>1</d:sync-level></d:sync-collection>"#
+                )
+                .as_bytes()
+            ),
             Err(BadRequest::UnknownToken)
         ));
     }

@@ -109,11 +109,6 @@ impl Store {
         fs::create_dir_all(&dir).map_err(|e| StoreError::io(&dir, e))
     }
 
-    /// Whether the chunked upload `id` exists.
-    pub fn chunked_exists(&self, space: SpaceId, id: &str) -> Result<bool> {
-        Ok(self.upload_dir(space, id)?.is_dir())
-    }
-
     /// The chunks received so far, by name, with their sizes, in assembly order.
     pub fn chunks(&self, space: SpaceId, id: &str) -> Result<Vec<(String, u64)>> {
         let dir = self.upload_dir(space, id)?;
@@ -323,7 +318,10 @@ mod tests {
             .read_to_string(&mut text)
             .unwrap();
         assert_eq!(text, "hello there!");
-        assert!(!store.chunked_exists(space, "web-123").unwrap());
+        assert!(
+            store.chunks(space, "web-123").is_err(),
+            "chunks left behind"
+        );
     }
 
     #[test]
@@ -338,6 +336,9 @@ mod tests {
         send(&store, space, "u", "1", b"kept").unwrap();
         assert_eq!(store.expire_chunked(Duration::from_secs(3600)).unwrap(), 0);
         assert_eq!(store.expire_chunked(Duration::ZERO).unwrap(), 1);
-        assert!(!store.chunked_exists(space, "u").unwrap());
+        assert!(
+            store.chunks(space, "u").is_err(),
+            "the upload was not expired"
+        );
     }
 }
