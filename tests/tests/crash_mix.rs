@@ -25,6 +25,8 @@ type State = Option<String>;
 #[derive(Default)]
 struct Model {
     paths: BTreeMap<String, BTreeSet<State>>,
+    /// What was sent that touched each path, and how it was answered, for failure reports.
+    history: BTreeMap<String, Vec<String>>,
 }
 
 impl Model {
@@ -41,12 +43,23 @@ impl Model {
         (states.len() == 1).then(|| states.into_iter().next().unwrap_or(None))
     }
 
+    /// Adds a state that an operation about to be sent may leave at `path`.
     fn expect(&mut self, path: &str, state: State) {
-        self.paths.entry(path.to_owned()).or_default().insert(state);
+        let mut states = self.possible(path);
+        states.insert(state);
+        self.paths.insert(path.to_owned(), states);
     }
 
     fn settle(&mut self, path: &str, state: State) {
         self.paths.insert(path.to_owned(), BTreeSet::from([state]));
+    }
+
+    fn record(&mut self, path: &str, line: String) {
+        let lines = self.history.entry(path.to_owned()).or_default();
+        lines.push(line);
+        if lines.len() > 12 {
+            lines.remove(0);
+        }
     }
 }
 
@@ -100,7 +113,27 @@ fn pick(
     Some((op, effects))
 }
 
-fn send(server: &TestServer, op: &Op) -> bool {
+impl Op {
+    fn describe(&self) -> String {
+        match self {
+            Op::Put(path, body) => format!("PUT {path} {}", &sha256(body)[..8]),
+            Op::Move(from, to) => format!("MOVE {from} -> {to}"),
+            Op::Copy(from, to) => format!("COPY {from} -> {to}"),
+            Op::Delete(path) => format!("DELETE {path}"),
+            Op::Lock(path) => format!("LOCK {path}"),
+        }
+    }
+
+    fn paths(&self) -> Vec<&str> {
+        match self {
+            Op::Put(path, _) | Op::Delete(path) | Op::Lock(path) => vec![path],
+            Op::Move(from, to) | Op::Copy(from, to) => vec![from, to],
+        }
+    }
+}
+
+/// Sends `op` and returns its status, or `None` when no answer came.
+fn send(server: &TestServer, op: &Op) -> Option<u16> {
     let destination = |to: &str| format!("{}{to}", server.dav_url());
     let request = match op {
         Op::Put(path, body) => server.dav("PUT", path).body(body.clone()),
@@ -115,13 +148,20 @@ fn send(server: &TestServer, op: &Op) -> bool {
     request
         .timeout(Duration::from_secs(20))
         .send()
-        .is_ok_and(|r| r.status().is_success())
+        .ok()
+        .map(|r| r.status().as_u16())
 }
 
 /// Counts acknowledged operations, to show that the kills interrupted real work.
 static ACKNOWLEDGED: AtomicUsize = AtomicUsize::new(0);
 
-fn work_until(server: &TestServer, model: &Mutex<Model>, worker: usize, deadline: Instant) {
+fn work_until(
+    server: &TestServer,
+    model: &Mutex<Model>,
+    worker: usize,
+    round: usize,
+    deadline: Instant,
+) {
     let mut rng = rand::rng();
     while Instant::now() < deadline {
         let picked = pick(&mut rng, &model.lock().unwrap(), worker);
@@ -131,11 +171,17 @@ fn work_until(server: &TestServer, model: &Mutex<Model>, worker: usize, deadline
         for (path, state) in &effects {
             model.lock().unwrap().expect(path, state.clone());
         }
-        if !send(server, &op) {
+        let status = send(server, &op);
+        let mut model = model.lock().unwrap();
+        let line = format!("round {round}: {} -> {status:?}", op.describe());
+        for path in op.paths() {
+            model.record(path, line.clone());
+        }
+        // 207 reports a failure inside: only a plain success is an acknowledgement.
+        if !status.is_some_and(|s| (200..=204).contains(&s)) {
             return;
         }
         ACKNOWLEDGED.fetch_add(1, Ordering::Relaxed);
-        let mut model = model.lock().unwrap();
         for (path, state) in effects {
             model.settle(&path, state);
         }
@@ -160,7 +206,12 @@ fn verify(server: &TestServer, model: &Mutex<Model>, round: usize) {
         let possible = model.possible(&path);
         assert!(
             possible.contains(&held),
-            "round {round}: {path} holds {held:?}, expected one of {possible:?}"
+            "round {round}: {path} holds {held:?}, expected one of {possible:?}; it saw:\n{}",
+            model
+                .history
+                .get(&path)
+                .map(|h| h.join("\n"))
+                .unwrap_or_default()
         );
         model.settle(&path, held);
     }
@@ -180,7 +231,7 @@ fn mixed_operations_survive_fifty_kills() {
         thread::scope(|scope| {
             for worker in 0..WORKERS {
                 let (server, model) = (&server, &model);
-                scope.spawn(move || work_until(server, model, worker, deadline));
+                scope.spawn(move || work_until(server, model, worker, round, deadline));
             }
             thread::sleep(run_for);
             let pid = server.pid().expect("the server runs").to_string();
