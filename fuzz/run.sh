@@ -6,7 +6,7 @@ set -euo pipefail
 cd "$(dirname "$0")"
 seconds="${1:-60}"
 command -v cargo-fuzz >/dev/null || { echo "install cargo-fuzz: cargo install cargo-fuzz --locked" >&2; exit 1; }
-for target in token name webdav_request; do
+for target in token name webdav_request collab_message; do
     mkdir -p "corpus/$target"
     # A scratch copy of the corpus, so that a run does not grow the kept one.
     scratch=$(mktemp -d)

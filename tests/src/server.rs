@@ -242,6 +242,12 @@ impl TestServer {
         multistatus(&response.text().unwrap())
     }
 
+    /// The stable id of the node at `path` (`oc:fileid`), the one co-editing addresses.
+    pub fn file_id(&self, path: &str) -> String {
+        let found = self.propfind(path, "0", &[(crate::OC_NS, "fileid")]);
+        found[0].prop(crate::OC_NS, "fileid").expect("an oc:fileid")
+    }
+
     /// Runs `ruche` with `args` and `--data <this data folder>`, feeding `stdin`.
     pub fn cli(&self, args: &[&str], stdin: Option<&str>) -> Output {
         let mut child = ruche_command()

@@ -1,7 +1,8 @@
-//! A mix of PUT, MOVE, COPY, DELETE and LOCK while the server is killed with SIGKILL,
-//! fifty times: after every kill the data folder passes `ruche fsck`, and after every
-//! restart each path holds what an acknowledged operation left there, or what an operation
-//! in flight at the kill would have left.
+//! A mix of PUT, MOVE, COPY, DELETE, LOCK and co-editing while the server is killed with
+//! SIGKILL, fifty times: after every kill the data folder passes `ruche fsck`, and after
+//! every restart each path holds what an acknowledged operation left there, or what an
+//! operation in flight at the kill would have left, and the live document holds every edit
+//! that reached another editor (the server stores an edit before it passes it on).
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -10,7 +11,7 @@ use std::thread;
 use std::time::{Duration, Instant};
 
 use rand::{Rng, RngCore};
-use ruche_e2e::TestServer;
+use ruche_e2e::{access_token, CoEditor, TestServer};
 use sha2::{Digest, Sha256};
 
 const ROUNDS: usize = 50;
@@ -188,6 +189,61 @@ fn work_until(
     }
 }
 
+/// The document edited live during the kills.
+const DOCUMENT: &str = "notes.md";
+
+/// Where the co-editors connect.
+struct LiveDocument {
+    file_id: String,
+    token: String,
+    /// Every edit another editor received: stored, so never lost.
+    acknowledged: Mutex<BTreeSet<String>>,
+}
+
+/// The edits a text holds, each written as `[round.n]`.
+fn edits_in(text: &str) -> impl Iterator<Item = &str> {
+    text.split('[')
+        .skip(1)
+        .filter_map(|rest| rest.split_once(']').map(|(edit, _)| edit))
+}
+
+/// One editor types while another watches, until the kill cuts them off.
+fn coedit_until(server: &TestServer, live: &LiveDocument, round: usize, deadline: Instant) {
+    let connect = || CoEditor::connect(server, &live.file_id, &live.token);
+    let (Ok(mut writer), Ok(mut watcher)) = (connect(), connect()) else {
+        return;
+    };
+    let mut n = 0;
+    while Instant::now() < deadline {
+        n += 1;
+        if writer.append(&format!("[{round}.{n}]")).is_err()
+            || watcher.listen(Duration::from_millis(2)).is_err()
+        {
+            break;
+        }
+    }
+    let text = watcher.text();
+    let mut acknowledged = live.acknowledged.lock().unwrap();
+    acknowledged.extend(edits_in(&text).map(str::to_owned));
+}
+
+fn verify_document(server: &TestServer, live: &LiveDocument, round: usize) {
+    let reader = CoEditor::connect(server, &live.file_id, &live.token)
+        .unwrap_or_else(|e| panic!("round {round}: the document does not open: {e}"));
+    let text = reader.text();
+    let held: BTreeSet<&str> = edits_in(&text).collect();
+    let acknowledged = live.acknowledged.lock().unwrap();
+    let lost: Vec<&String> = acknowledged
+        .iter()
+        .filter(|edit| !held.contains(edit.as_str()))
+        .collect();
+    assert!(
+        lost.is_empty(),
+        "round {round}: edits another editor had received are lost: {lost:?}"
+    );
+    reader.close();
+}
+
 fn fsck_is_clean(server: &TestServer) {
     let output = server.cli(&["fsck"], None);
     assert!(
@@ -223,6 +279,12 @@ fn mixed_operations_survive_fifty_kills() {
     for worker in 0..WORKERS {
         server.mkcol(&format!("w{worker}"));
     }
+    server.put(DOCUMENT, "Notes\n");
+    let live = LiveDocument {
+        file_id: server.file_id(DOCUMENT),
+        token: access_token(&server),
+        acknowledged: Mutex::new(BTreeSet::new()),
+    };
     let model = Arc::new(Mutex::new(Model::default()));
     let mut rng = rand::rng();
     for round in 0..ROUNDS {
@@ -233,6 +295,8 @@ fn mixed_operations_survive_fifty_kills() {
                 let (server, model) = (&server, &model);
                 scope.spawn(move || work_until(server, model, worker, round, deadline));
             }
+            let (server, live) = (&server, &live);
+            scope.spawn(move || coedit_until(server, live, round, deadline));
             thread::sleep(run_for);
             let pid = server.pid().expect("the server runs").to_string();
             let killed = std::process::Command::new("kill")
@@ -244,9 +308,14 @@ fn mixed_operations_survive_fifty_kills() {
         fsck_is_clean(&server);
         server.start_again();
         verify(&server, &model, round);
+        verify_document(&server, &live, round);
     }
     let acknowledged = ACKNOWLEDGED.load(Ordering::Relaxed);
-    println!("{ROUNDS} kills survived, {acknowledged} operations acknowledged");
+    let edits = live.acknowledged.lock().unwrap().len();
+    println!(
+        "{ROUNDS} kills survived, {acknowledged} operations acknowledged, {edits} live edits kept"
+    );
+    assert!(edits > ROUNDS, "too few live edits between kills: {edits}");
     assert!(
         acknowledged > ROUNDS * 10,
         "too little work between kills: {acknowledged}"
