@@ -84,25 +84,15 @@ impl CoEditor {
         self.send(&Message::Sync(SyncMessage::Update(update)))
     }
 
-    /// Reads what the server sends for `quiet` after the last message, applying updates.
-    pub fn listen(&mut self, quiet: Duration) -> Result<(), CoEditError> {
-        loop {
-            let deadline = Instant::now() + quiet;
-            let mut heard = false;
-            while Instant::now() < deadline {
-                match self.read()? {
-                    Some(frame) => {
-                        self.handle(&frame)?;
-                        heard = true;
-                        break;
-                    }
-                    None => continue,
-                }
-            }
-            if !heard {
-                return Ok(());
+    /// Reads and applies what the server sends, for `duration`.
+    pub fn listen(&mut self, duration: Duration) -> Result<(), CoEditError> {
+        let deadline = Instant::now() + duration;
+        while Instant::now() < deadline {
+            if let Some(frame) = self.read()? {
+                self.handle(&frame)?;
             }
         }
+        Ok(())
     }
 
     /// The text as this editor sees it.
@@ -110,10 +100,20 @@ impl CoEditor {
         self.text.get_string(&self.doc.transact())
     }
 
-    /// Closes the connection politely.
+    /// Closes the connection as browsers do: the close frame, then waiting for the
+    /// server's. (Dropping a socket with unread data resets the connection, and the server
+    /// may then lose the last messages it had not read yet.)
     pub fn close(mut self) {
         let _ = self.socket.close(None);
-        let _ = self.socket.flush();
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while Instant::now() < deadline {
+            match self.socket.read() {
+                Ok(_) => {}
+                Err(tungstenite::Error::Io(e))
+                    if matches!(e.kind(), ErrorKind::WouldBlock | ErrorKind::TimedOut) => {}
+                Err(_) => break,
+            }
+        }
     }
 
     fn send(&mut self, message: &Message) -> Result<(), CoEditError> {

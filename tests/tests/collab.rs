@@ -225,3 +225,48 @@ fn refused_upgrades_say_why() {
     let bob = login(&server, "bob", "bob-password");
     assert_eq!(handshake(&server, &text_id, Some(&bob)), 404);
 }
+
+/// An editor that types and closes at once, while others keep typing, keeps every word:
+/// what it sent before closing is handled before its departure.
+#[test]
+fn words_typed_just_before_leaving_are_kept() {
+    use ruche_e2e::{access_token, CoEditor};
+    use std::sync::atomic::{AtomicBool, Ordering};
+
+    let server = TestServer::start();
+    server.put("minutes.md", "Compte rendu\n");
+    let id = file_id(&server, "minutes.md");
+    let token = access_token(&server);
+    let done = AtomicBool::new(false);
+    std::thread::scope(|scope| {
+        for other in 0..3 {
+            let (server, id, token, done) = (&server, &id, &token, &done);
+            scope.spawn(move || {
+                let mut editor = CoEditor::connect(server, id, token).expect("joins");
+                while !done.load(Ordering::Relaxed) {
+                    editor.append(&format!("<o{other}>")).expect("types");
+                    editor.listen(Duration::from_millis(1)).expect("listens");
+                }
+                editor.close();
+            });
+        }
+        for visit in 0..30 {
+            let mut editor = CoEditor::connect(&server, &id, &token).expect("joins");
+            for word in 0..10 {
+                editor.append(&format!("[v{visit}.{word}]")).expect("types");
+            }
+            editor.close();
+        }
+        done.store(true, Ordering::Relaxed);
+    });
+    let reader = CoEditor::connect(&server, &id, &token).expect("joins");
+    let text = reader.text();
+    let lost: Vec<String> = (0..30)
+        .flat_map(|visit| (0..10).map(move |word| format!("[v{visit}.{word}]")))
+        .filter(|word| !text.contains(word.as_str()))
+        .collect();
+    assert!(
+        lost.is_empty(),
+        "words lost when their editor left: {lost:?}"
+    );
+}

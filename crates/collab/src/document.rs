@@ -9,6 +9,7 @@ use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use ruche_store::{CommitOptions, Node, NodeId, Origin, SpaceId, Store, StoreError, UserId};
+use tokio::sync::mpsc::error::TrySendError;
 use tokio::sync::{mpsc, oneshot};
 use tokio::task::JoinHandle;
 use yrs::updates::decoder::Decode;
@@ -121,12 +122,19 @@ pub(crate) async fn run(
             biased;
             command = control.recv() => match command {
                 Some(Control::Shutdown(done)) => {
+                    catch_up(&mut doc, &mut incoming).await;
                     doc.drain().await;
                     doc.close_all("the server is restarting", false).await;
                     let _ = done.send(());
                     break;
                 }
                 Some(command) => {
+                    // A connection's last messages were queued before it left: they are
+                    // handled first, or its last edits would be dropped with it.
+                    let leaving = matches!(command, Control::Leave(_));
+                    if leaving && !catch_up(&mut doc, &mut incoming).await {
+                        break;
+                    }
                     if !doc.control(command).await {
                         break;
                     }
@@ -139,13 +147,7 @@ pub(crate) async fn run(
                 }
             }
             Some(first) = incoming.recv() => {
-                let mut batch = vec![first];
-                while batch.len() < BATCH {
-                    match incoming.try_recv() {
-                        Ok(more) => batch.push(more),
-                        Err(_) => break,
-                    }
-                }
+                let batch = next_batch(Some(first), &mut incoming, BATCH);
                 if !doc.messages(batch).await {
                     break;
                 }
@@ -162,6 +164,39 @@ pub(crate) async fn run(
     doc.save().await;
     doc.compact().await;
     refuse_all(&mut control, Refusal::Retry);
+}
+
+/// `first` and what else is queued, up to `limit` messages.
+fn next_batch(
+    first: Option<Incoming>,
+    incoming: &mut mpsc::Receiver<Incoming>,
+    limit: usize,
+) -> Vec<Incoming> {
+    let mut batch: Vec<Incoming> = first.into_iter().collect();
+    while batch.len() < limit {
+        match incoming.try_recv() {
+            Ok(more) => batch.push(more),
+            Err(_) => break,
+        }
+    }
+    batch
+}
+
+/// Handles the messages queued now (not those that arrive meanwhile, so that a busy
+/// document cannot keep this from returning). Returns false when the document must stop.
+async fn catch_up(doc: &mut Document, incoming: &mut mpsc::Receiver<Incoming>) -> bool {
+    let mut left = incoming.len();
+    while left > 0 {
+        let batch = next_batch(None, incoming, left.min(BATCH));
+        if batch.is_empty() {
+            break;
+        }
+        left -= batch.len();
+        if !doc.messages(batch).await {
+            return false;
+        }
+    }
+    true
 }
 
 /// Answers the joins still queued once the document stopped.
@@ -495,11 +530,8 @@ impl Document {
             if to_others {
                 self.broadcast(conn, &bytes);
             } else if let Some(peer) = self.peers.get(&conn) {
-                if peer
-                    .outbox
-                    .try_send(Outgoing::Message(bytes.into()))
-                    .is_err()
-                {
+                let sent = peer.outbox.try_send(Outgoing::Message(bytes.into()));
+                if matches!(sent, Err(TrySendError::Full(_))) {
                     self.drop_peer(conn);
                 }
             }
@@ -524,6 +556,7 @@ impl Document {
     }
 
     fn kick(&mut self, conn: ConnId, reason: &str, permanent: bool) {
+        tracing::info!(node = %self.node, conn, reason, "closing a connection");
         if let Some(peer) = self.peers.get(&conn) {
             let _ = peer.outbox.try_send(Outgoing::close(reason, permanent));
         }
@@ -531,7 +564,8 @@ impl Document {
     }
 
     /// Sends to every connection but `from`; a connection too far behind is dropped (its
-    /// client resyncs when it reconnects).
+    /// client resyncs when it reconnects). A connection that is closing stays until its
+    /// departure is handled, after the messages it sent before it closed.
     fn broadcast(&mut self, from: ConnId, bytes: &[u8]) {
         let shared = Bytes::copy_from_slice(bytes);
         let behind: Vec<ConnId> = self
@@ -539,13 +573,15 @@ impl Document {
             .iter()
             .filter(|(conn, _)| **conn != from)
             .filter(|(_, peer)| {
-                peer.outbox
-                    .try_send(Outgoing::Message(shared.clone()))
-                    .is_err()
+                matches!(
+                    peer.outbox.try_send(Outgoing::Message(shared.clone())),
+                    Err(TrySendError::Full(_))
+                )
             })
             .map(|(conn, _)| *conn)
             .collect();
         for conn in behind {
+            tracing::info!(node = %self.node, conn, "a connection fell too far behind: dropped");
             self.drop_peer(conn);
         }
     }
