@@ -77,6 +77,10 @@ pub struct DriveFs {
     pub(crate) put_checksum: Option<Checksum>,
     /// Set when an upload was refused because it did not match `put_checksum`.
     pub(crate) checksum_failed: Arc<AtomicBool>,
+    /// Folders are listed as empty. dav-server deletes a folder by walking it and deleting
+    /// what it holds first; with this set, DELETE and MOVE (which deletes what it replaces)
+    /// delete a folder in one step instead, so that it goes to the trash whole.
+    pub(crate) folders_look_empty: bool,
 }
 
 impl DriveFs {
@@ -146,7 +150,11 @@ impl DavFileSystem for DriveFs {
             if !folder.is_dir {
                 return Err(FsError::Forbidden);
             }
-            let children = self.store.children(folder.id).map_err(fs_error)?;
+            let children = if self.folders_look_empty {
+                Vec::new()
+            } else {
+                self.store.children(folder.id).map_err(fs_error)?
+            };
             let entries = children
                 .into_iter()
                 .map(|node| Ok(Box::new(Entry(node)) as Box<dyn DavDirEntry>));

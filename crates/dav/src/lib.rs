@@ -20,6 +20,7 @@ mod meta;
 mod propfind;
 mod props;
 mod sync;
+pub mod trashbin;
 mod xmlguard;
 
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -129,7 +130,8 @@ impl DavService {
         let destination = self.destination_segments(&req);
         let target = self.dav_path(req.uri()).and_then(|p| fs::segments(&p).ok());
 
-        let handler = self.handler(who, mtime, checksum, checksum_failed.clone());
+        let deletes_whole = method == Method::DELETE || method.as_str() == "MOVE";
+        let handler = self.handler(who, mtime, checksum, checksum_failed.clone(), deletes_whole);
         let mut response = handler.handle(req).await;
         if checksum_failed.load(Ordering::Relaxed) {
             return plain(
@@ -266,6 +268,7 @@ impl DavService {
         mtime: Option<Timestamp>,
         checksum: Option<Checksum>,
         checksum_failed: Arc<AtomicBool>,
+        deletes_whole: bool,
     ) -> DavHandler {
         let fs = DriveFs {
             store: self.store.clone(),
@@ -274,6 +277,7 @@ impl DavService {
             put_modified: mtime,
             put_checksum: checksum,
             checksum_failed,
+            folders_look_empty: deletes_whole,
         };
         let locks = StoreLocks {
             store: self.store.clone(),

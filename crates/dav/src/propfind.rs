@@ -16,7 +16,7 @@ use crate::locks::covers;
 use crate::props::OC_NS;
 
 const DAV_NS: &str = "DAV:";
-const NC_NS: &str = "http://nextcloud.org/ns";
+pub(crate) const NC_NS: &str = "http://nextcloud.org/ns";
 
 /// A property name: namespace URI (empty for none) and local name.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]

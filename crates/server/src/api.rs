@@ -34,6 +34,7 @@ pub enum ApiError {
     Unauthorized,
     Throttled,
     NotFound,
+    InsufficientStorage,
     Internal(anyhow::Error),
 }
 
@@ -69,6 +70,10 @@ impl IntoResponse for ApiError {
                 "too many failed attempts, try later",
             ),
             ApiError::NotFound => (StatusCode::NOT_FOUND, "not found"),
+            ApiError::InsufficientStorage => (
+                StatusCode::INSUFFICIENT_STORAGE,
+                "the space is full: empty the trash or delete files",
+            ),
             ApiError::Internal(error) => {
                 tracing::error!(error = format!("{error:#}"), "internal error");
                 (

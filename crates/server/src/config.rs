@@ -21,6 +21,8 @@ pub struct Config {
     pub idle_timeout: Duration,
     /// Messages a co-editing connection may send per second; faster senders are slowed.
     pub collab_rate: u32,
+    /// Days a deleted item stays in the trash before it is purged.
+    pub trash_days: u32,
 }
 
 /// A certificate chain and its private key, both PEM.
@@ -42,6 +44,7 @@ struct FileConfig {
     max_connections: Option<usize>,
     idle_timeout_secs: Option<u64>,
     collab_rate: Option<u32>,
+    trash_days: Option<u32>,
 }
 
 /// Values given on the command line or in the environment; they win over the file.
@@ -56,6 +59,7 @@ pub struct Overrides {
     pub max_connections: Option<usize>,
     pub idle_timeout_secs: Option<u64>,
     pub collab_rate: Option<u32>,
+    pub trash_days: Option<u32>,
 }
 
 pub const DEFAULT_DATA: &str = "./ruche-data";
@@ -64,6 +68,7 @@ const DEFAULT_MAX_CONNECTIONS: usize = 4096;
 const DEFAULT_IDLE_TIMEOUT_SECS: u64 = 120;
 /// Far above what people type (a few dozen updates a second), low enough to slow a runaway.
 const DEFAULT_COLLAB_RATE: u32 = 1000;
+const DEFAULT_TRASH_DAYS: u32 = 30;
 
 impl Config {
     pub fn resolve(overrides: Overrides) -> anyhow::Result<Config> {
@@ -108,6 +113,10 @@ impl Config {
                 .or(file.collab_rate)
                 .unwrap_or(DEFAULT_COLLAB_RATE)
                 .max(1),
+            trash_days: overrides
+                .trash_days
+                .or(file.trash_days)
+                .unwrap_or(DEFAULT_TRASH_DAYS),
         })
     }
 }

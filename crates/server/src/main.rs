@@ -13,6 +13,7 @@ mod nextcloud;
 mod serve;
 mod state;
 mod tls;
+mod trash;
 mod users;
 
 use std::io::BufRead;
@@ -100,6 +101,9 @@ struct ServeArgs {
     /// Messages per second a co-editing client may send before it is slowed [default: 1000].
     #[arg(long, env = "RUCHE_COLLAB_RATE")]
     collab_rate: Option<u32>,
+    /// Days a deleted item stays in the trash before it is purged [default: 30].
+    #[arg(long, env = "RUCHE_TRASH_DAYS")]
+    trash_days: Option<u32>,
 }
 
 #[derive(Subcommand)]
@@ -173,6 +177,7 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 max_connections: args.max_connections,
                 idle_timeout_secs: args.idle_timeout,
                 collab_rate: args.collab_rate,
+                trash_days: args.trash_days,
             })?;
             serve::run(config)?;
         }

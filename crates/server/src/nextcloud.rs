@@ -58,6 +58,19 @@ pub fn dav_mount(path: &str) -> Option<DavMount> {
     })
 }
 
+/// The trashbin of a user (`/remote.php/dav/trashbin/<user>`), if the path falls under one.
+pub fn trashbin_mount(path: &str) -> Option<DavMount> {
+    let rest = path.strip_prefix("/remote.php/dav/trashbin/")?;
+    let raw_user = rest.split('/').next().filter(|u| !u.is_empty())?;
+    let user = percent_encoding::percent_decode_str(raw_user)
+        .decode_utf8()
+        .ok()?;
+    Some(DavMount {
+        prefix: format!("/remote.php/dav/trashbin/{raw_user}"),
+        user_in_url: Some(user.into_owned()),
+    })
+}
+
 /// The chunked-upload collection of a user (`/remote.php/dav/uploads/<user>`): the URL
 /// prefix, the user it names, and the prefix of that user's files.
 #[derive(Debug, PartialEq)]

@@ -31,7 +31,7 @@ use crate::config::Config;
 use crate::fragment::{self, FragmentLog, Observed};
 use crate::idle::Idle;
 use crate::state::{AppState, SharedState};
-use crate::{api, collab, login_flow, nextcloud, tls};
+use crate::{api, collab, login_flow, nextcloud, tls, trash};
 
 /// How long uploads in flight may take to finish after SIGTERM before they are dropped
 /// (a dropped upload leaves the previous content in place).
@@ -74,6 +74,7 @@ async fn serve(config: Config) -> anyhow::Result<()> {
     tracing::info!(address = %local, data = %config.data.display(), "ruche started");
 
     tokio::spawn(expire_chunked_uploads(state.clone()));
+    tokio::spawn(purge_old_trash(state.clone(), config.trash_days));
     let app = router(state.clone());
     accept_loop(listener, app, tls, &config).await;
     // Open documents are saved to their files before the process ends.
@@ -91,6 +92,7 @@ fn router(state: SharedState) -> Router {
         .merge(nextcloud::routes())
         .merge(login_flow::routes())
         .merge(collab::routes())
+        .merge(trash::routes())
         .fallback(dav_or_not_found)
         .layer(middleware::from_fn_with_state(state.clone(), observe))
         .layer(PropagateRequestIdLayer::x_request_id())
@@ -193,6 +195,27 @@ async fn expire_chunked_uploads(state: SharedState) {
     }
 }
 
+/// What stayed in a trash longer than `days` is purged, at start and every hour.
+async fn purge_old_trash(state: SharedState, days: u32) {
+    let mut every_hour = tokio::time::interval(Duration::from_secs(3600));
+    loop {
+        every_hour.tick().await;
+        let store = state.store.clone();
+        let keep = Duration::from_secs(u64::from(days) * 24 * 3600);
+        let cutoff = ruche_store::Timestamp(
+            ruche_store::Timestamp::now()
+                .0
+                .saturating_sub(i64::try_from(keep.as_nanos()).unwrap_or(i64::MAX)),
+        );
+        match tokio::task::spawn_blocking(move || store.purge_trash_before(cutoff)).await {
+            Ok(Ok(0)) => {}
+            Ok(Ok(purged)) => tracing::info!(purged, days, "old trash purged"),
+            Ok(Err(error)) => tracing::warn!(%error, "purging the trash failed"),
+            Err(error) => tracing::warn!(%error, "purging the trash failed"),
+        }
+    }
+}
+
 async fn shutdown_signal() {
     let ctrl_c = async {
         let _ = tokio::signal::ctrl_c().await;
@@ -230,6 +253,9 @@ async fn dav_or_not_found(
 ) -> Response {
     if let Some(uploads) = nextcloud::uploads_mount(req.uri().path()) {
         return chunked_upload(&state, peer, req, uploads).await;
+    }
+    if let Some(trashbin) = nextcloud::trashbin_mount(req.uri().path()) {
+        return trashbin_request(&state, peer, req, trashbin).await;
     }
     let Some(mount) = nextcloud::dav_mount(req.uri().path()) else {
         return StatusCode::NOT_FOUND.into_response();
@@ -281,6 +307,29 @@ async fn chunked_upload(
     state
         .chunked
         .handle(req, &who, &mount.prefix, &mount.files_prefix)
+        .await
+        .map(Body::new)
+}
+
+async fn trashbin_request(
+    state: &SharedState,
+    peer: SocketAddr,
+    req: Request,
+    mount: nextcloud::DavMount,
+) -> Response {
+    let user = match authn::authenticate(state, req.headers(), peer.ip()).await {
+        Ok(user) => user,
+        Err(failure) => return refusal(failure),
+    };
+    if mount.user_in_url.as_deref() != Some(user.name.as_str()) {
+        return StatusCode::NOT_FOUND.into_response();
+    }
+    let who = ruche_dav::Principal {
+        user: user.id,
+        name: user.name,
+        space: user.space,
+    };
+    ruche_dav::trashbin::handle(&state.store, req, &who, &mount.prefix)
         .await
         .map(Body::new)
 }

@@ -18,6 +18,7 @@ const MIGRATIONS: &[(i64, &str)] = &[
         include_str!("../../../migrations/0002_checksums_and_sync.sql"),
     ),
     (3, include_str!("../../../migrations/0003_documents.sql")),
+    (4, include_str!("../../../migrations/0004_trash.sql")),
 ];
 
 const READERS: usize = 4;

@@ -1,7 +1,7 @@
 //! Checking a stopped data folder, and repairing what can be repaired without guessing.
 //!
 //! The checks: every file's content exists with the right size and SHA-256; every node is
-//! reachable from its space's root (no orphan, no cycle) and in the same space as its
+//! reachable from its space's root or from a trashed item (no orphan, no cycle) and in the same space as its
 //! parent; every space's usage equals the sum of its files; no upload was left half-done in
 //! `tmp/`; no blob file is unknown to the database.
 
@@ -253,6 +253,19 @@ fn check_tree(
         }
     }
     let mut reachable = HashSet::new();
+    // What the trash holds hangs from no folder, but from its deletion record.
+    let trashed: Vec<i64> = conn
+        .prepare("SELECT id FROM nodes WHERE trashed_ns IS NOT NULL")?
+        .query_map([], |r| r.get(0))?
+        .collect::<rusqlite::Result<_>>()?;
+    for top in trashed {
+        let mut stack = vec![top];
+        while let Some(id) = stack.pop() {
+            if reachable.insert(id) {
+                stack.extend(children.get(&id).into_iter().flatten());
+            }
+        }
+    }
     for (space, root) in &roots {
         let Some(root) = root.filter(|r| nodes.contains_key(r)) else {
             report.found(format!("space {space} has no root folder"), false);

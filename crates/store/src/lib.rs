@@ -26,6 +26,7 @@ mod name;
 mod props;
 mod staging;
 mod sync;
+mod trash;
 mod tree;
 
 use std::io::Cursor;
@@ -49,6 +50,7 @@ pub use model::{
 pub use name::{normalize as normalize_name, normalize_path, MAX_NAME_BYTES};
 pub use props::PropChange;
 pub use sync::Changes;
+pub use trash::TrashItem;
 pub use tree::CommitOptions;
 
 /// How to open a store.

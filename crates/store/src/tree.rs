@@ -44,7 +44,7 @@ fn child(conn: &Connection, parent: NodeId, name: &str) -> Result<Option<Node>> 
         .optional()?)
 }
 
-fn space_root(conn: &Connection, space: SpaceId) -> Result<NodeId> {
+pub(crate) fn space_root(conn: &Connection, space: SpaceId) -> Result<NodeId> {
     let mut stmt = conn.prepare_cached("SELECT root_id FROM spaces WHERE id = ?1")?;
     let root: Option<Option<i64>> = stmt.query_row([space.0], |r| r.get(0)).optional()?;
     root.flatten()
@@ -92,7 +92,7 @@ pub(crate) fn next_change(tx: &Transaction<'_>) -> Result<i64> {
 }
 
 /// Marks `node` and all its ancestors as changed at `change`, which moves their ETags.
-fn touch_upwards(tx: &Transaction<'_>, node: NodeId, change: i64) -> Result<()> {
+pub(crate) fn touch_upwards(tx: &Transaction<'_>, node: NodeId, change: i64) -> Result<()> {
     let mut stmt = tx.prepare_cached(
         "WITH RECURSIVE up(id) AS (
              SELECT ?1
@@ -149,14 +149,27 @@ fn add_usage(tx: &Transaction<'_>, space: SpaceId, delta: i64) -> Result<()> {
 }
 
 /// Fails with `QuotaExceeded` when adding `delta` bytes would pass the space's quota.
+/// Trashed items count in the usage until they are purged; when the space is short, the
+/// oldest are purged first to make room (in the same transaction: if the write fails, they
+/// are back).
 fn check_quota(tx: &Transaction<'_>, space: SpaceId, delta: i64) -> Result<()> {
     if delta <= 0 {
         return Ok(());
     }
-    let mut stmt = tx.prepare_cached("SELECT quota_bytes, used_bytes FROM spaces WHERE id = ?1")?;
-    let (quota, used): (Option<i64>, i64) =
-        stmt.query_row([space.0], |r| Ok((r.get(0)?, r.get(1)?)))?;
+    let usage = |tx: &Transaction<'_>| -> Result<(Option<i64>, i64)> {
+        let mut stmt =
+            tx.prepare_cached("SELECT quota_bytes, used_bytes FROM spaces WHERE id = ?1")?;
+        Ok(stmt.query_row([space.0], |r| Ok((r.get(0)?, r.get(1)?)))?)
+    };
+    let (quota, mut used) = usage(tx)?;
     let Some(quota) = quota else { return Ok(()) };
+    while delta > quota - used {
+        let Some(oldest) = crate::trash::oldest_trashed(tx, space)? else {
+            break;
+        };
+        delete_subtree(tx, &oldest)?;
+        used = usage(tx)?.1;
+    }
     let available = (quota - used).max(0);
     if delta > available {
         return Err(StoreError::QuotaExceeded {
@@ -169,7 +182,7 @@ fn check_quota(tx: &Transaction<'_>, space: SpaceId, delta: i64) -> Result<()> {
 }
 
 /// Removes `node` and its subtree, with their versions and properties.
-fn delete_subtree(tx: &Transaction<'_>, node: &Node) -> Result<()> {
+pub(crate) fn delete_subtree(tx: &Transaction<'_>, node: &Node) -> Result<()> {
     let freed = subtree_size(tx, node.id)?;
     let ids = subtree(tx, node.id)?;
     let mut versions = tx.prepare_cached("DELETE FROM versions WHERE node_id = ?1")?;
@@ -229,9 +242,32 @@ impl Store {
         resolve(&self.db.reader(), space, &path)
     }
 
-    /// The node with this id, if it exists.
+    /// The node with this id, if it exists and is not in a trash.
     pub fn node(&self, id: NodeId) -> Result<Option<Node>> {
-        node_by_id(&self.db.reader(), id)
+        let conn = self.db.reader();
+        match node_by_id(&conn, id)? {
+            Some(node) if !crate::trash::is_trashed(&conn, id)? => Ok(Some(node)),
+            _ => Ok(None),
+        }
+    }
+
+    /// The path of a node below its space's root (empty for the root).
+    pub fn path_of(&self, id: NodeId) -> Result<Vec<String>> {
+        let conn = self.db.reader();
+        let missing = || StoreError::NotFound {
+            path: format!("node {id}"),
+        };
+        let mut node = node_by_id(&conn, id)?.ok_or_else(missing)?;
+        let mut names = Vec::new();
+        while let Some(parent) = node.parent {
+            if names.len() > 10_000 {
+                return Err(StoreError::Corrupt(format!("node {id} is in a cycle")));
+            }
+            names.push(std::mem::take(&mut node.name));
+            node = node_by_id(&conn, parent)?.ok_or_else(missing)?;
+        }
+        names.reverse();
+        Ok(names)
     }
 
     /// The children of a folder, sorted by name, read from the index alone.
@@ -433,7 +469,8 @@ impl Store {
         Ok(node)
     }
 
-    /// Deletes the node at `path` and everything below it.
+    /// Deletes the node at `path` and everything below it: they go to the space's trash,
+    /// from which they can be restored until purged.
     pub fn remove<S: AsRef<str>>(&self, space: SpaceId, path: &[S]) -> Result<()> {
         let path = normalize_path(path)?;
         self.write(|tx| {
@@ -442,7 +479,7 @@ impl Store {
                 return Err(StoreError::WrongKind { path: "/".into() });
             };
             let removed = subtree(tx, node.id)?;
-            delete_subtree(tx, &node)?;
+            crate::trash::trash_subtree(tx, &node, &path)?;
             let change = next_change(tx)?;
             crate::sync::record_departure(tx, space, parent, &node.name, change)?;
             touch_upwards(tx, parent, change)?;
@@ -582,7 +619,7 @@ fn clear_destination(
         });
     }
     let removed = subtree(tx, occupant.id)?;
-    delete_subtree(tx, &occupant)?;
+    crate::trash::trash_subtree(tx, &occupant, to)?;
     let change = next_change(tx)?;
     crate::sync::record_departure(tx, occupant.space, parent, name, change)?;
     Ok(removed)
@@ -859,6 +896,9 @@ mod tests {
         assert_eq!(read(&store, &file), b"12345");
         assert_eq!(store.space(user.space).unwrap().used, 10);
         store.remove(user.space, &["a"]).unwrap();
+        // Still stored, in the trash, until purged.
+        assert_eq!(store.space(user.space).unwrap().used, 10);
+        store.empty_trash(user.space).unwrap();
         assert_eq!(store.space(user.space).unwrap().used, 5);
     }
 }
