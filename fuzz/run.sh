@@ -11,10 +11,15 @@ for target in token name webdav_request collab_message; do
     # A scratch copy of the corpus, so that a run does not grow the kept one.
     scratch=$(mktemp -d)
     cp -r "corpus/$target/." "$scratch/"
+    log="$scratch.log"
+    status=0
     RUSTC_BOOTSTRAP=1 cargo fuzz run "$target" "$scratch" -- \
-        -max_total_time="$seconds" -rss_limit_mb=2048 -print_final_stats=1 2>&1 |
-        grep -E "stat::number_of_executed_units|Done|ERROR|panicked" || true
-    status=${PIPESTATUS[0]}
+        -max_total_time="$seconds" -rss_limit_mb=2048 -print_final_stats=1 >"$log" 2>&1 ||
+        status=$?
+    echo "$target:"
+    grep -E "stat::number_of_executed_units|Done|ERROR|panicked" "$log" || true
+    [ "$status" -eq 0 ] || tail -n 60 "$log" >&2
+    rm -f "$log"
     rm -rf "$scratch"
     [ "$status" -eq 0 ] || { echo "fuzz target $target failed" >&2; exit 1; }
 done

@@ -610,7 +610,13 @@ impl Document {
         if self.pending_updates == 0 {
             return;
         }
-        let snapshot = self.room.snapshot_v2();
+        let Some(snapshot) = self.room.snapshot_v2() else {
+            // The stored updates stay, and load as they are; try again after as many more.
+            tracing::warn!(node = %self.node, "the document cannot be compacted now");
+            self.pending_updates = 0;
+            self.pending_bytes = 0;
+            return;
+        };
         let (store, node, seq) = (self.store.clone(), self.node, self.last_seq);
         let done =
             tokio::task::spawn_blocking(move || store.compact_document(node, &snapshot, seq)).await;
@@ -753,9 +759,7 @@ impl Document {
             }
         }
         self.base = Base {
-            state: fork
-                .transact()
-                .encode_state_as_update_v1(&yrs::StateVector::default()),
+            state: fork.transact().encode_diff_v1(&yrs::StateVector::default()),
             text: text.to_owned(),
         };
         self.file_text = text.to_owned();

@@ -128,7 +128,7 @@ impl Room {
     ) -> Result<(), ProtocolError> {
         match message {
             Message::Sync(SyncMessage::SyncStep1(sv)) => {
-                let update = self.doc().transact().encode_state_as_update_v1(&sv);
+                let update = self.doc().transact().encode_diff_v1(&sv);
                 let reply = Message::Sync(SyncMessage::SyncStep2(update));
                 effects.push(Effect::Reply(encode(&reply)));
             }
@@ -194,17 +194,25 @@ impl Room {
     }
 
     /// The whole state as one garbage-collected update (v1 encoding).
+    ///
+    /// Here and in answers to sync step 1, only what the document integrated is encoded
+    /// (`encode_diff`): parts of updates still waiting for what they build on are left out.
+    /// Honest clients never leave any, and encoding a hostile one would fail.
     pub fn snapshot(&self) -> Vec<u8> {
         self.doc()
             .transact()
-            .encode_state_as_update_v1(&StateVector::default())
+            .encode_diff_v1(&StateVector::default())
     }
 
-    /// The whole state in the compact v2 encoding: what a stored snapshot holds.
-    pub fn snapshot_v2(&self) -> Vec<u8> {
-        self.doc()
+    /// The whole state in the compact v2 encoding: what a stored snapshot holds. `None`
+    /// when that encoding would not decode again (yrs fails on some hostile states): the
+    /// document then keeps its updates rather than a snapshot it could not load.
+    pub fn snapshot_v2(&self) -> Option<Vec<u8>> {
+        let snapshot = self
+            .doc()
             .transact()
-            .encode_state_as_update_v2(&StateVector::default())
+            .encode_diff_v2(&StateVector::default());
+        Update::decode_v2(&snapshot).is_ok().then_some(snapshot)
     }
 }
 
@@ -306,5 +314,34 @@ mod tests {
         assert_eq!(room.welcome(2).len(), 2, "a newcomer sees Marie");
         assert!(room.leave(1).is_some());
         assert!(room.leave(1).is_none());
+    }
+
+    /// Inputs the fuzzer found: updates the document cannot integrate, which once made
+    /// encoding its state panic.
+    #[test]
+    fn hostile_updates_never_break_the_document() {
+        for input in [
+            &include_bytes!("../../../fuzz/corpus/collab_message/pending-1")[..],
+            &include_bytes!("../../../fuzz/corpus/collab_message/pending-2")[..],
+        ] {
+            let mut room = Room::new(Doc::new());
+            let mut rest = input;
+            while let [control, length, tail @ ..] = rest {
+                let length = usize::from(*length).min(tail.len());
+                let (frame, after) = tail.split_at(length);
+                let conn = u64::from(control % 3);
+                room.welcome(conn);
+                let _ = room.receive(conn, Access::ReadWrite, frame);
+                rest = after;
+            }
+            assert!(Update::decode_v1(&room.snapshot()).is_ok());
+            if let Some(snapshot) = room.snapshot_v2() {
+                assert!(Update::decode_v2(&snapshot).is_ok());
+            }
+            let step1 = encode(&Message::Sync(SyncMessage::SyncStep1(
+                StateVector::default(),
+            )));
+            assert!(room.receive(9, Access::ReadOnly, &step1).is_ok());
+        }
     }
 }

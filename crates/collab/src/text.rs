@@ -24,9 +24,7 @@ pub fn seed_update(content: &str) -> Vec<u8> {
     let doc = Doc::new();
     let text = doc.get_or_insert_text(TEXT_NAME);
     text.insert(&mut doc.transact_mut(), 0, content);
-    let update = doc
-        .transact()
-        .encode_state_as_update_v1(&StateVector::default());
+    let update = doc.transact().encode_diff_v1(&StateVector::default());
     update
 }
 

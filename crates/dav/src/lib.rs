@@ -15,12 +15,14 @@ mod chunked;
 mod file;
 mod fs;
 mod href;
+mod listing;
 mod locks;
 mod meta;
 mod propfind;
 mod props;
 mod sync;
 pub mod trashbin;
+pub mod versions;
 mod xmlguard;
 
 use std::sync::atomic::{AtomicBool, Ordering};

@@ -9,12 +9,13 @@ use std::fmt::Write;
 use std::sync::Arc;
 
 use http::{Method, Request, Response, StatusCode};
-use ruche_store::{NodeId, Store, StoreError, TrashItem};
+use ruche_store::{NodeId, Store, TrashItem};
 
 use crate::fs::blocking;
 use crate::href::href;
-use crate::propfind::{escape, NC_NS};
-use crate::{plain, Body, Principal, OC_NS};
+use crate::listing::{collection, failure, multistatus, open_multistatus};
+use crate::propfind::escape;
+use crate::{plain, Body, Principal};
 
 /// What a trashbin URL names, below the user's prefix.
 #[derive(Debug, PartialEq)]
@@ -143,47 +144,6 @@ pub async fn handle<B>(
             "the trash is listed, restored and purged only",
         ),
     }
-}
-
-fn failure(error: &StoreError) -> Response<Body> {
-    match error {
-        StoreError::NotFound { .. } => plain(StatusCode::NOT_FOUND, "not in the trash"),
-        StoreError::QuotaExceeded { .. } => {
-            plain(StatusCode::INSUFFICIENT_STORAGE, "the space is full")
-        }
-        other => {
-            tracing::error!(error = %other, "trash request failed");
-            plain(StatusCode::INTERNAL_SERVER_ERROR, "internal error")
-        }
-    }
-}
-
-fn open_multistatus() -> String {
-    format!(
-        "<?xml version=\"1.0\" encoding=\"utf-8\"?>\n\
-         <D:multistatus xmlns:D=\"DAV:\" xmlns:oc=\"{OC_NS}\" xmlns:nc=\"{NC_NS}\">"
-    )
-}
-
-fn multistatus(mut out: String) -> Response<Body> {
-    out.push_str("</D:multistatus>\n");
-    let mut response = Response::new(Body::from(out));
-    *response.status_mut() = StatusCode::MULTI_STATUS;
-    response.headers_mut().insert(
-        http::header::CONTENT_TYPE,
-        http::HeaderValue::from_static("application/xml; charset=utf-8"),
-    );
-    response
-}
-
-fn collection(out: &mut String, href: &str) {
-    let _ = write!(
-        out,
-        "<D:response><D:href>{}</D:href><D:propstat><D:prop>\
-         <D:resourcetype><D:collection/></D:resourcetype>\
-         </D:prop><D:status>HTTP/1.1 200 OK</D:status></D:propstat></D:response>",
-        escape(href)
-    );
 }
 
 fn describe(out: &mut String, prefix: &str, item: &TrashItem) {

@@ -15,6 +15,7 @@ mod state;
 mod tls;
 mod trash;
 mod users;
+mod versions;
 
 use std::io::BufRead;
 use std::net::SocketAddr;

@@ -60,13 +60,24 @@ pub fn dav_mount(path: &str) -> Option<DavMount> {
 
 /// The trashbin of a user (`/remote.php/dav/trashbin/<user>`), if the path falls under one.
 pub fn trashbin_mount(path: &str) -> Option<DavMount> {
-    let rest = path.strip_prefix("/remote.php/dav/trashbin/")?;
+    user_mount(path, "/remote.php/dav/trashbin/")
+}
+
+/// The file versions of a user (`/remote.php/dav/versions/<user>`), if the path falls
+/// under them.
+pub fn versions_mount(path: &str) -> Option<DavMount> {
+    user_mount(path, "/remote.php/dav/versions/")
+}
+
+/// A collection of `<base><user>`, with the user decoded from the URL.
+fn user_mount(path: &str, base: &str) -> Option<DavMount> {
+    let rest = path.strip_prefix(base)?;
     let raw_user = rest.split('/').next().filter(|u| !u.is_empty())?;
     let user = percent_encoding::percent_decode_str(raw_user)
         .decode_utf8()
         .ok()?;
     Some(DavMount {
-        prefix: format!("/remote.php/dav/trashbin/{raw_user}"),
+        prefix: format!("{base}{raw_user}"),
         user_in_url: Some(user.into_owned()),
     })
 }

@@ -31,7 +31,7 @@ use crate::config::Config;
 use crate::fragment::{self, FragmentLog, Observed};
 use crate::idle::Idle;
 use crate::state::{AppState, SharedState};
-use crate::{api, collab, login_flow, nextcloud, tls, trash};
+use crate::{api, collab, login_flow, nextcloud, tls, trash, versions};
 
 /// How long uploads in flight may take to finish after SIGTERM before they are dropped
 /// (a dropped upload leaves the previous content in place).
@@ -75,6 +75,7 @@ async fn serve(config: Config) -> anyhow::Result<()> {
 
     tokio::spawn(expire_chunked_uploads(state.clone()));
     tokio::spawn(purge_old_trash(state.clone(), config.trash_days));
+    tokio::spawn(thin_versions(state.clone()));
     let app = router(state.clone());
     accept_loop(listener, app, tls, &config).await;
     // Open documents are saved to their files before the process ends.
@@ -93,6 +94,7 @@ fn router(state: SharedState) -> Router {
         .merge(login_flow::routes())
         .merge(collab::routes())
         .merge(trash::routes())
+        .merge(versions::routes())
         .fallback(dav_or_not_found)
         .layer(middleware::from_fn_with_state(state.clone(), observe))
         .layer(PropagateRequestIdLayer::x_request_id())
@@ -216,6 +218,28 @@ async fn purge_old_trash(state: SharedState, days: u32) {
     }
 }
 
+/// Versions are thinned with age (every one for a day, one a day for a month, one a week
+/// for six months), at start and every hour.
+async fn thin_versions(state: SharedState) {
+    let mut every_hour = tokio::time::interval(Duration::from_secs(3600));
+    loop {
+        every_hour.tick().await;
+        let store = state.store.clone();
+        let thinned = tokio::task::spawn_blocking(move || {
+            store.thin_versions(
+                ruche_store::Retention::default(),
+                ruche_store::Timestamp::now(),
+            )
+        });
+        match thinned.await {
+            Ok(Ok(0)) => {}
+            Ok(Ok(removed)) => tracing::info!(removed, "old versions thinned out"),
+            Ok(Err(error)) => tracing::warn!(%error, "thinning versions failed"),
+            Err(error) => tracing::warn!(%error, "thinning versions failed"),
+        }
+    }
+}
+
 async fn shutdown_signal() {
     let ctrl_c = async {
         let _ = tokio::signal::ctrl_c().await;
@@ -255,7 +279,10 @@ async fn dav_or_not_found(
         return chunked_upload(&state, peer, req, uploads).await;
     }
     if let Some(trashbin) = nextcloud::trashbin_mount(req.uri().path()) {
-        return trashbin_request(&state, peer, req, trashbin).await;
+        return own_collection(&state, peer, req, trashbin, Collection::Trashbin).await;
+    }
+    if let Some(versions) = nextcloud::versions_mount(req.uri().path()) {
+        return own_collection(&state, peer, req, versions, Collection::Versions).await;
     }
     let Some(mount) = nextcloud::dav_mount(req.uri().path()) else {
         return StatusCode::NOT_FOUND.into_response();
@@ -311,11 +338,18 @@ async fn chunked_upload(
         .map(Body::new)
 }
 
-async fn trashbin_request(
+/// The WebDAV collections of a user beside the files.
+enum Collection {
+    Trashbin,
+    Versions,
+}
+
+async fn own_collection(
     state: &SharedState,
     peer: SocketAddr,
     req: Request,
     mount: nextcloud::DavMount,
+    collection: Collection,
 ) -> Response {
     let user = match authn::authenticate(state, req.headers(), peer.ip()).await {
         Ok(user) => user,
@@ -329,9 +363,15 @@ async fn trashbin_request(
         name: user.name,
         space: user.space,
     };
-    ruche_dav::trashbin::handle(&state.store, req, &who, &mount.prefix)
-        .await
-        .map(Body::new)
+    let answer = match collection {
+        Collection::Trashbin => {
+            ruche_dav::trashbin::handle(&state.store, req, &who, &mount.prefix).await
+        }
+        Collection::Versions => {
+            ruche_dav::versions::handle(&state.store, req, &who, &mount.prefix).await
+        }
+    };
+    answer.map(Body::new)
 }
 
 fn refusal(failure: AuthFailure) -> Response {

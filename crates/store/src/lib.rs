@@ -28,6 +28,7 @@ mod staging;
 mod sync;
 mod trash;
 mod tree;
+mod versions;
 
 use std::io::Cursor;
 use std::path::{Path, PathBuf};
@@ -52,6 +53,7 @@ pub use props::PropChange;
 pub use sync::Changes;
 pub use trash::TrashItem;
 pub use tree::CommitOptions;
+pub use versions::{Retention, Version};
 
 /// How to open a store.
 #[derive(Debug, Clone)]

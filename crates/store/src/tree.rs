@@ -141,7 +141,7 @@ fn is_inside(conn: &Connection, candidate: NodeId, ancestor: NodeId) -> Result<b
     Ok(false)
 }
 
-fn add_usage(tx: &Transaction<'_>, space: SpaceId, delta: i64) -> Result<()> {
+pub(crate) fn add_usage(tx: &Transaction<'_>, space: SpaceId, delta: i64) -> Result<()> {
     let mut stmt =
         tx.prepare_cached("UPDATE spaces SET used_bytes = MAX(used_bytes + ?2, 0) WHERE id = ?1")?;
     stmt.execute(params![space.0, delta])?;
@@ -152,7 +152,7 @@ fn add_usage(tx: &Transaction<'_>, space: SpaceId, delta: i64) -> Result<()> {
 /// Trashed items count in the usage until they are purged; when the space is short, the
 /// oldest are purged first to make room (in the same transaction: if the write fails, they
 /// are back).
-fn check_quota(tx: &Transaction<'_>, space: SpaceId, delta: i64) -> Result<()> {
+pub(crate) fn check_quota(tx: &Transaction<'_>, space: SpaceId, delta: i64) -> Result<()> {
     if delta <= 0 {
         return Ok(());
     }
@@ -646,7 +646,7 @@ fn record_blob(
     Ok(())
 }
 
-fn replace_content(
+pub(crate) fn replace_content(
     tx: &Transaction<'_>,
     old: Node,
     hash: &ContentHash,
