@@ -317,12 +317,13 @@ mod tests {
     }
 
     /// Inputs the fuzzer found: updates the document cannot integrate, which once made
-    /// encoding its state panic.
+    /// encoding its state panic, and one announcing billions of blocks.
     #[test]
     fn hostile_updates_never_break_the_document() {
         for input in [
             &include_bytes!("../../../fuzz/corpus/collab_message/pending-1")[..],
             &include_bytes!("../../../fuzz/corpus/collab_message/pending-2")[..],
+            &include_bytes!("../../../fuzz/corpus/collab_message/huge-count")[..],
         ] {
             let mut room = Room::new(Doc::new());
             let mut rest = input;

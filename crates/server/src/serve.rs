@@ -73,9 +73,7 @@ async fn serve(config: Config) -> anyhow::Result<()> {
     std::io::stdout().flush()?;
     tracing::info!(address = %local, data = %config.data.display(), "ruche started");
 
-    tokio::spawn(expire_chunked_uploads(state.clone()));
-    tokio::spawn(purge_old_trash(state.clone(), config.trash_days));
-    tokio::spawn(thin_versions(state.clone()));
+    tokio::spawn(housekeeping(state.clone(), config.trash_days));
     let app = router(state.clone());
     accept_loop(listener, app, tls, &config).await;
     // Open documents are saved to their files before the process ends.
@@ -180,63 +178,56 @@ async fn accept_loop(
     }
 }
 
-/// A chunked upload that received nothing for a day is abandoned: its chunks are removed
-/// and their space freed. Checked at start and every hour.
-async fn expire_chunked_uploads(state: SharedState) {
-    const IDLE: Duration = Duration::from_secs(24 * 3600);
+/// The hourly chores, also run as the server starts: abandoned chunked uploads (a day
+/// without a chunk) are removed; what stayed in a trash longer than `trash_days` is purged;
+/// versions are thinned with age; contents nothing refers to any more are removed an hour
+/// after they were found so (a backup running meanwhile may still be copying them).
+async fn housekeeping(state: SharedState, trash_days: u32) {
+    const ABANDONED: Duration = Duration::from_secs(24 * 3600);
+    const GRACE: Duration = Duration::from_secs(3600);
+    let keep_trash = Duration::from_secs(u64::from(trash_days) * 24 * 3600);
     let mut every_hour = tokio::time::interval(Duration::from_secs(3600));
     loop {
         every_hour.tick().await;
-        let store = state.store.clone();
-        match tokio::task::spawn_blocking(move || store.expire_chunked(IDLE)).await {
-            Ok(Ok(0)) => {}
-            Ok(Ok(removed)) => tracing::info!(removed, "abandoned chunked uploads removed"),
-            Ok(Err(error)) => tracing::warn!(%error, "expiring chunked uploads failed"),
-            Err(error) => tracing::warn!(%error, "expiring chunked uploads failed"),
-        }
-    }
-}
-
-/// What stayed in a trash longer than `days` is purged, at start and every hour.
-async fn purge_old_trash(state: SharedState, days: u32) {
-    let mut every_hour = tokio::time::interval(Duration::from_secs(3600));
-    loop {
-        every_hour.tick().await;
-        let store = state.store.clone();
-        let keep = Duration::from_secs(u64::from(days) * 24 * 3600);
-        let cutoff = ruche_store::Timestamp(
-            ruche_store::Timestamp::now()
-                .0
-                .saturating_sub(i64::try_from(keep.as_nanos()).unwrap_or(i64::MAX)),
-        );
-        match tokio::task::spawn_blocking(move || store.purge_trash_before(cutoff)).await {
-            Ok(Ok(0)) => {}
-            Ok(Ok(purged)) => tracing::info!(purged, days, "old trash purged"),
-            Ok(Err(error)) => tracing::warn!(%error, "purging the trash failed"),
-            Err(error) => tracing::warn!(%error, "purging the trash failed"),
-        }
-    }
-}
-
-/// Versions are thinned with age (every one for a day, one a day for a month, one a week
-/// for six months), at start and every hour.
-async fn thin_versions(state: SharedState) {
-    let mut every_hour = tokio::time::interval(Duration::from_secs(3600));
-    loop {
-        every_hour.tick().await;
-        let store = state.store.clone();
-        let thinned = tokio::task::spawn_blocking(move || {
+        chore(&state, "abandoned chunked uploads removed", move |store| {
+            store.expire_chunked(ABANDONED)
+        })
+        .await;
+        chore(&state, "old trash purged", move |store| {
+            let age = i64::try_from(keep_trash.as_nanos()).unwrap_or(i64::MAX);
+            let cutoff =
+                ruche_store::Timestamp(ruche_store::Timestamp::now().0.saturating_sub(age));
+            store.purge_trash_before(cutoff)
+        })
+        .await;
+        chore(&state, "old versions thinned out", |store| {
             store.thin_versions(
                 ruche_store::Retention::default(),
                 ruche_store::Timestamp::now(),
             )
-        });
-        match thinned.await {
-            Ok(Ok(0)) => {}
-            Ok(Ok(removed)) => tracing::info!(removed, "old versions thinned out"),
-            Ok(Err(error)) => tracing::warn!(%error, "thinning versions failed"),
-            Err(error) => tracing::warn!(%error, "thinning versions failed"),
-        }
+        })
+        .await;
+        chore(&state, "unreferenced contents removed", |store| {
+            store
+                .collect_garbage(GRACE)
+                .map(|collected| usize::try_from(collected.contents).unwrap_or(usize::MAX))
+        })
+        .await;
+    }
+}
+
+/// Runs one chore on a blocking thread and logs how many things it handled, if any.
+async fn chore(
+    state: &SharedState,
+    done: &'static str,
+    work: impl FnOnce(&ruche_store::Store) -> ruche_store::Result<usize> + Send + 'static,
+) {
+    let store = state.store.clone();
+    match tokio::task::spawn_blocking(move || work(&store)).await {
+        Ok(Ok(0)) => {}
+        Ok(Ok(count)) => tracing::info!(count, "{done}"),
+        Ok(Err(error)) => tracing::warn!(%error, chore = done, "housekeeping failed"),
+        Err(error) => tracing::warn!(%error, chore = done, "housekeeping failed"),
     }
 }
 

@@ -60,6 +60,8 @@ pub trait BlobStore: Send + Sync {
     fn contains(&self, hash: &ContentHash) -> bool;
     /// The folder where uploads are staged before they are persisted.
     fn staging_dir(&self) -> &Path;
+    /// Deletes a content nothing refers to any more; a missing one is no error.
+    fn remove(&self, hash: &ContentHash) -> Result<()>;
 }
 
 /// Blobs in a local folder: `blobs/ab/cd/abcd…`, staged under `tmp/`.
@@ -132,6 +134,15 @@ impl BlobStore for LocalBlobs {
 
     fn staging_dir(&self) -> &Path {
         &self.staging
+    }
+
+    fn remove(&self, hash: &ContentHash) -> Result<()> {
+        let path = self.path_of(hash);
+        match fs::remove_file(&path) {
+            Ok(()) => Ok(()),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
+            Err(e) => Err(StoreError::io(&path, e)),
+        }
     }
 }
 

@@ -19,6 +19,10 @@ const MIGRATIONS: &[(i64, &str)] = &[
     ),
     (3, include_str!("../../../migrations/0003_documents.sql")),
     (4, include_str!("../../../migrations/0004_trash.sql")),
+    (
+        5,
+        include_str!("../../../migrations/0005_garbage_collection.sql"),
+    ),
 ];
 
 const READERS: usize = 4;

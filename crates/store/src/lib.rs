@@ -20,6 +20,7 @@ mod durability;
 mod error;
 mod events;
 mod fsck;
+mod gc;
 mod locks;
 mod model;
 mod name;
@@ -45,6 +46,7 @@ pub use documents::StoredDocument;
 pub use error::{Result, StoreError};
 pub use events::{Event, Origin};
 pub use fsck::{fsck, Finding, FsckReport, Progress};
+pub use gc::Collected;
 pub use model::{
     AppPassword, DeadProp, LockRecord, Node, NodeId, Space, SpaceId, Timestamp, User, UserId,
 };
@@ -77,6 +79,8 @@ pub struct Store {
     writes: AtomicU64,
     write_nanos: AtomicU64,
     listeners: events::Listeners,
+    /// Held shared by commits of new content, exclusively by the garbage collector.
+    collector: parking_lot::RwLock<()>,
 }
 
 impl std::fmt::Debug for Store {
@@ -105,6 +109,7 @@ impl Store {
             writes: AtomicU64::new(0),
             write_nanos: AtomicU64::new(0),
             listeners: events::Listeners::default(),
+            collector: parking_lot::RwLock::new(()),
         })
     }
 

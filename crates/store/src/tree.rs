@@ -334,6 +334,9 @@ impl Store {
         options: CommitOptions,
     ) -> Result<Node> {
         let path = normalize_path(path)?;
+        // From the moment the content is in the blob store until the commit refers to it,
+        // the garbage collector must not run.
+        let _collector_waits = self.collector.read();
         let (staged, inline) = self.make_durable(upload)?;
         self.write(|tx| {
             let (parent, name) = resolve_parent(tx, space, &path)?;
@@ -421,6 +424,7 @@ impl Store {
         upload: Upload,
         options: CommitOptions,
     ) -> Result<Node> {
+        let _collector_waits = self.collector.read();
         let (staged, inline) = self.make_durable(upload)?;
         let node = self.write(|tx| {
             let old = node_by_id(tx, node)?
@@ -632,10 +636,12 @@ fn record_blob(
     len: u64,
     inline: Option<&[u8]>,
 ) -> Result<()> {
-    // A content stored before SHA-1s were kept gets its SHA-1 when it arrives again.
+    // A content stored before SHA-1s were kept gets its SHA-1 when it arrives again; a
+    // content the garbage collector had marked is wanted again.
     let mut stmt = tx.prepare_cached(
         "INSERT INTO blobs (hash, size, data, sha1) VALUES (?1, ?2, ?3, ?4)
-         ON CONFLICT (hash) DO UPDATE SET sha1 = excluded.sha1 WHERE blobs.sha1 IS NULL",
+         ON CONFLICT (hash) DO UPDATE
+         SET sha1 = COALESCE(blobs.sha1, excluded.sha1), orphaned_ns = NULL",
     )?;
     stmt.execute(params![
         hash.as_str(),

@@ -89,6 +89,16 @@ fn version_from_row(row: &rusqlite::Row<'_>) -> rusqlite::Result<Version> {
     })
 }
 
+fn version_in(conn: &rusqlite::Connection, node: NodeId, id: i64) -> Result<Version> {
+    let sql = format!("SELECT {VERSION_COLUMNS} FROM versions WHERE id = ?1 AND node_id = ?2");
+    let mut stmt = conn.prepare_cached(&sql)?;
+    stmt.query_row(params![id, node.0], version_from_row)
+        .optional()?
+        .ok_or_else(|| StoreError::NotFound {
+            path: format!("version {id} of node {node}"),
+        })
+}
+
 const VERSION_COLUMNS: &str = "id, node_id, content_hash, size, mtime_ns, replaced_ns, author_id";
 
 impl Store {
@@ -106,14 +116,7 @@ impl Store {
 
     /// One version of a file.
     pub fn version(&self, node: NodeId, id: i64) -> Result<Version> {
-        let sql = format!("SELECT {VERSION_COLUMNS} FROM versions WHERE id = ?1 AND node_id = ?2");
-        let conn = self.db.reader();
-        let mut stmt = conn.prepare_cached(&sql)?;
-        stmt.query_row(params![id, node.0], version_from_row)
-            .optional()?
-            .ok_or_else(|| StoreError::NotFound {
-                path: format!("version {id} of node {node}"),
-            })
+        version_in(&self.db.reader(), node, id)
     }
 
     /// Opens a version's content for reading.
@@ -142,8 +145,9 @@ impl Store {
         id: i64,
         author: Option<UserId>,
     ) -> Result<Node> {
-        let version = self.version(node, id)?;
         let restored = self.write(|tx| {
+            // Read in the transaction: thinning or the collector cannot take it meanwhile.
+            let version = version_in(tx, node, id)?;
             let file = node_by_id(tx, node)?
                 .filter(|n| n.space == space && !n.is_dir)
                 .ok_or_else(|| StoreError::NotFound {
