@@ -10,6 +10,7 @@ mod login_flow;
 mod maintenance;
 mod metrics;
 mod nextcloud;
+mod search;
 mod serve;
 mod state;
 mod tls;

@@ -23,6 +23,7 @@ const MIGRATIONS: &[(i64, &str)] = &[
         5,
         include_str!("../../../migrations/0005_garbage_collection.sql"),
     ),
+    (6, include_str!("../../../migrations/0006_search.sql")),
 ];
 
 const READERS: usize = 4;

@@ -25,6 +25,7 @@ mod locks;
 mod model;
 mod name;
 mod props;
+mod search;
 mod staging;
 mod sync;
 mod trash;
@@ -52,6 +53,7 @@ pub use model::{
 };
 pub use name::{normalize as normalize_name, normalize_path, MAX_NAME_BYTES};
 pub use props::PropChange;
+pub use search::{fold, Found, Match};
 pub use sync::Changes;
 pub use trash::TrashItem;
 pub use tree::CommitOptions;
@@ -99,7 +101,7 @@ impl Store {
         let db_path = dir.join("ruche.db");
         let db = db::Db::open(&db_path)?;
         let blobs = LocalBlobs::open(dir)?;
-        Ok(Store {
+        let store = Store {
             db,
             local_blobs: Some(blobs.clone()),
             blobs: Box::new(blobs),
@@ -110,7 +112,10 @@ impl Store {
             write_nanos: AtomicU64::new(0),
             listeners: events::Listeners::default(),
             collector: parking_lot::RwLock::new(()),
-        })
+        };
+        // Nodes made before names were indexed get their entries once.
+        store.write(search::fill_missing_names)?;
+        Ok(store)
     }
 
     /// Removes the staged contents of uploads that a process which died never committed.

@@ -153,6 +153,7 @@ impl Store {
                  WHERE id = ?1",
             )?
             .execute(params![id.0, parent.0, name])?;
+            crate::search::index_name(tx, id, &name)?;
             crate::sync::record_arrival(tx, space, id, change)?;
             crate::tree::touch_upwards(tx, id, change)?;
             node_by_id(tx, id)?.ok_or_else(|| StoreError::NotFound {

@@ -190,6 +190,7 @@ pub(crate) fn delete_subtree(tx: &Transaction<'_>, node: &Node) -> Result<()> {
     for id in ids.iter().rev() {
         versions.execute([id.0])?;
         props.execute([id.0])?;
+        crate::search::forget_text(tx, *id)?;
     }
     let mut nodes = tx.prepare_cached("DELETE FROM nodes WHERE id = ?1")?;
     for id in ids.iter().rev() {
@@ -221,7 +222,9 @@ fn insert_node(
         template.created.0,
         change,
     ])?;
-    Ok(NodeId(tx.last_insert_rowid()))
+    let id = NodeId(tx.last_insert_rowid());
+    crate::search::index_name(tx, id, name)?;
+    Ok(id)
 }
 
 /// What a committed upload should record besides its content.
@@ -388,6 +391,7 @@ impl Store {
             };
             add_usage(tx, space, delta)?;
             touch_upwards(tx, parent.id, change)?;
+            crate::search::index_text(self, tx, &node, inline.as_deref())?;
             Ok(node)
         })
         .inspect(|node| {
@@ -462,6 +466,7 @@ impl Store {
             if let Some(parent) = parent {
                 touch_upwards(tx, parent, change)?;
             }
+            crate::search::index_text(self, tx, &updated, inline.as_deref())?;
             Ok(updated)
         })?;
         self.emit(crate::Event::ContentChanged {
@@ -517,6 +522,7 @@ impl Store {
             let change = next_change(tx)?;
             tx.prepare_cached("UPDATE nodes SET parent_id = ?2, name = ?3 WHERE id = ?1")?
                 .execute(params![node.id.0, parent.id.0, name])?;
+            crate::search::index_name(tx, node.id, &name)?;
             crate::sync::record_departure(tx, space, old_parent, &node.name, change)?;
             crate::sync::record_arrival(tx, space, node.id, change)?;
             touch_upwards(tx, old_parent, change)?;
@@ -703,6 +709,7 @@ fn copy_subtree(
     change: i64,
 ) -> Result<NodeId> {
     let copy = insert_node(tx, source, parent, name, change)?;
+    crate::search::copy_index(tx, source.id, copy)?;
     tx.prepare_cached(
         "INSERT INTO dead_props (node_id, namespace, name, xml)
          SELECT ?2, namespace, name, xml FROM dead_props WHERE node_id = ?1",

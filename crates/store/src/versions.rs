@@ -176,6 +176,7 @@ impl Store {
             if let Some(parent) = parent {
                 touch_upwards(tx, parent, change)?;
             }
+            crate::search::index_text(self, tx, &updated, None)?;
             Ok(updated)
         })?;
         self.emit(crate::Event::ContentChanged {
