@@ -176,7 +176,8 @@ impl DavFileSystem for DriveFs {
     fn create_dir<'a>(&'a self, path: &'a DavPath) -> FsFuture<'a, ()> {
         async move {
             let path = segments(path)?;
-            blocking(|| self.store.create_folder(self.space, &path)).map_err(fs_error)?;
+            blocking(|| self.store.create_folder(self.space, &path, Some(self.user)))
+                .map_err(fs_error)?;
             Ok(())
         }
         .boxed()
@@ -189,7 +190,7 @@ impl DavFileSystem for DriveFs {
     fn remove_file<'a>(&'a self, path: &'a DavPath) -> FsFuture<'a, ()> {
         async move {
             let path = segments(path)?;
-            blocking(|| self.store.remove(self.space, &path)).map_err(fs_error)
+            blocking(|| self.store.remove(self.space, &path, Some(self.user))).map_err(fs_error)
         }
         .boxed()
     }
@@ -197,7 +198,11 @@ impl DavFileSystem for DriveFs {
     fn rename<'a>(&'a self, from: &'a DavPath, to: &'a DavPath) -> FsFuture<'a, ()> {
         async move {
             let (from, to) = (segments(from)?, segments(to)?);
-            blocking(|| self.store.move_node(self.space, &from, &to, true)).map_err(fs_error)?;
+            blocking(|| {
+                self.store
+                    .move_node(self.space, &from, &to, true, Some(self.user))
+            })
+            .map_err(fs_error)?;
             Ok(())
         }
         .boxed()
@@ -206,7 +211,11 @@ impl DavFileSystem for DriveFs {
     fn copy<'a>(&'a self, from: &'a DavPath, to: &'a DavPath) -> FsFuture<'a, ()> {
         async move {
             let (from, to) = (segments(from)?, segments(to)?);
-            blocking(|| self.store.copy_node(self.space, &from, &to, true)).map_err(fs_error)?;
+            blocking(|| {
+                self.store
+                    .copy_node(self.space, &from, &to, true, Some(self.user))
+            })
+            .map_err(fs_error)?;
             Ok(())
         }
         .boxed()

@@ -119,16 +119,16 @@ pub async fn handle<B>(
                     "a trashed item can only be moved to restore/",
                 );
             }
-            match blocking(|| store.restore(space, id)) {
+            match blocking(|| store.restore(space, id, Some(who.user))) {
                 Ok(_) => plain(StatusCode::CREATED, "restored"),
                 Err(error) => failure(&error),
             }
         }
-        ("DELETE", Target::Item(id)) => match blocking(|| store.purge(space, id)) {
+        ("DELETE", Target::Item(id)) => match blocking(|| store.purge(space, id, Some(who.user))) {
             Ok(()) => plain(StatusCode::NO_CONTENT, ""),
             Err(error) => failure(&error),
         },
-        ("DELETE", Target::Trash) => match blocking(|| store.empty_trash(space)) {
+        ("DELETE", Target::Trash) => match blocking(|| store.empty_trash(space, Some(who.user))) {
             Ok(_) => plain(StatusCode::NO_CONTENT, ""),
             Err(error) => failure(&error),
         },

@@ -1,5 +1,6 @@
 //! `ruche`: the drive's server and its administration commands.
 
+mod activity;
 mod api;
 mod authn;
 mod collab;
@@ -54,6 +55,14 @@ enum Command {
         /// Folder to write the backup into; must not hold a backup already.
         #[arg(long)]
         to: PathBuf,
+        #[command(flatten)]
+        data: DataArg,
+    },
+    /// Print the activity log as JSON lines, oldest first (safe while the server runs).
+    Audit {
+        /// Only entries after this id (the last id of a previous export).
+        #[arg(long, default_value_t = 0)]
+        after: i64,
         #[command(flatten)]
         data: DataArg,
     },
@@ -194,6 +203,7 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         }
         Command::Backup { to, data } => maintenance::backup(&data.data, &to)?,
         Command::Restore { from, data } => maintenance::restore(&from, &data.data)?,
+        Command::Audit { after, data } => maintenance::audit(&data.data, after)?,
     }
     Ok(ExitCode::SUCCESS)
 }

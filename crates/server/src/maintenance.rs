@@ -80,3 +80,24 @@ pub fn restore(from: &Path, data: &Path) -> anyhow::Result<()> {
     );
     Ok(())
 }
+
+/// Writes the activity log to standard output as JSON lines, oldest first, from the entry
+/// after `after`: an administrator's export of the audit log.
+pub fn audit(data: &Path, after: i64) -> anyhow::Result<()> {
+    use std::io::Write;
+
+    let store = Store::open(StoreConfig {
+        data_dir: data.to_owned(),
+        default_quota: None,
+    })
+    .with_context(|| format!("{}: cannot open the data folder", data.display()))?;
+    let stdout = std::io::stdout();
+    let mut out = std::io::BufWriter::new(stdout.lock());
+    store
+        .export_activity(after, |entry| {
+            writeln!(out, "{}", crate::activity::entry_json(&entry))
+        })
+        .context("exporting the activity log failed")?;
+    out.flush().context("writing the export failed")?;
+    Ok(())
+}

@@ -63,7 +63,7 @@ async fn restore(
     let user = authn::authenticate(&state, &headers, peer.ip()).await?;
     let node = state
         .store
-        .restore(user.space, NodeId(id))
+        .restore(user.space, NodeId(id), Some(user.id))
         .map_err(refusal)?;
     let path = state.store.path_of(node.id)?;
     Ok(Json(json!({ "id": node.id.0, "path": path.join("/") })))
@@ -76,7 +76,10 @@ async fn purge(
     Path(id): Path<i64>,
 ) -> Result<StatusCode, ApiError> {
     let user = authn::authenticate(&state, &headers, peer.ip()).await?;
-    state.store.purge(user.space, NodeId(id)).map_err(refusal)?;
+    state
+        .store
+        .purge(user.space, NodeId(id), Some(user.id))
+        .map_err(refusal)?;
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -86,6 +89,6 @@ async fn empty(
     headers: HeaderMap,
 ) -> Result<StatusCode, ApiError> {
     let user = authn::authenticate(&state, &headers, peer.ip()).await?;
-    state.store.empty_trash(user.space)?;
+    state.store.empty_trash(user.space, Some(user.id))?;
     Ok(StatusCode::NO_CONTENT)
 }

@@ -24,6 +24,7 @@ const MIGRATIONS: &[(i64, &str)] = &[
         include_str!("../../../migrations/0005_garbage_collection.sql"),
     ),
     (6, include_str!("../../../migrations/0006_search.sql")),
+    (7, include_str!("../../../migrations/0007_activity.sql")),
 ];
 
 const READERS: usize = 4;

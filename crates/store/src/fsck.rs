@@ -450,7 +450,7 @@ mod tests {
         })
         .unwrap();
         let user = store.create_user("alice", "hash", false).unwrap();
-        store.create_folder(user.space, &["docs"]).unwrap();
+        store.create_folder(user.space, &["docs"], None).unwrap();
         let mut upload = store.begin_upload(user.space).unwrap();
         upload.write(&vec![1u8; crate::INLINE_MAX * 2]).unwrap();
         let node = store

@@ -133,12 +133,12 @@ mod tests {
         assert_eq!(blob_files(dir.path()), 2);
 
         // `other` is a version of c: kept. `big` is shared by a and b: kept after a goes.
-        store.remove(user.space, &["a"]).unwrap();
-        store.empty_trash(user.space).unwrap();
+        store.remove(user.space, &["a"], None).unwrap();
+        store.empty_trash(user.space, None).unwrap();
         assert_eq!(store.collect_garbage(Duration::ZERO).unwrap().contents, 0);
 
-        store.remove(user.space, &["b"]).unwrap();
-        store.empty_trash(user.space).unwrap();
+        store.remove(user.space, &["b"], None).unwrap();
+        store.empty_trash(user.space, None).unwrap();
         let later = Duration::from_secs(3600);
         assert_eq!(
             store.collect_garbage(later).unwrap().contents,
@@ -159,8 +159,8 @@ mod tests {
         let (_dir, store, user) = store_with_user();
         let big = vec![3u8; 100_000];
         put(&store, &user, "a", &big);
-        store.remove(user.space, &["a"]).unwrap();
-        store.empty_trash(user.space).unwrap();
+        store.remove(user.space, &["a"], None).unwrap();
+        store.empty_trash(user.space, None).unwrap();
         store.collect_garbage(Duration::from_secs(3600)).unwrap();
         let again = put(&store, &user, "b", &big);
         assert_eq!(store.collect_garbage(Duration::ZERO).unwrap().contents, 0);
@@ -190,8 +190,8 @@ mod tests {
             for round in 0..100 {
                 // The same bytes, again and again, each time after nothing refers to them.
                 put(&store, &user, "f", &content);
-                store.remove(user.space, &["f"]).unwrap();
-                store.empty_trash(user.space).unwrap();
+                store.remove(user.space, &["f"], None).unwrap();
+                store.empty_trash(user.space, None).unwrap();
                 let kept = put(&store, &user, &format!("g{round}"), &content);
                 let mut read = Vec::new();
                 store
@@ -201,9 +201,9 @@ mod tests {
                     .unwrap();
                 assert_eq!(read, content, "round {round}");
                 store
-                    .remove(user.space, &[format!("g{round}").as_str()])
+                    .remove(user.space, &[format!("g{round}").as_str()], None)
                     .unwrap();
-                store.empty_trash(user.space).unwrap();
+                store.empty_trash(user.space, None).unwrap();
             }
             collector.join().unwrap();
         });

@@ -11,6 +11,7 @@
 #![warn(missing_docs)]
 
 mod accounts;
+mod activity;
 mod backup;
 mod blob;
 mod chunks;
@@ -40,6 +41,7 @@ use std::time::{Duration, Instant};
 use rusqlite::{OptionalExtension, Transaction, TransactionBehavior};
 
 pub use accounts::RefreshOutcome;
+pub use activity::{Action, ActivityEntry};
 pub use backup::{restore, CopyReport};
 pub use blob::{BlobRead, BlobStore, Checksum, ContentHash, LocalBlobs, Upload, INLINE_MAX};
 pub use chunks::ChunkWriter;

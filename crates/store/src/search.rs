@@ -243,7 +243,9 @@ mod tests {
         .unwrap();
         let alice = store.create_user("alice", "hash", false).unwrap();
         let bob = store.create_user("bob", "hash", false).unwrap();
-        store.create_folder(alice.space, &["Rapports"]).unwrap();
+        store
+            .create_folder(alice.space, &["Rapports"], None)
+            .unwrap();
         put(
             &store,
             &alice,
@@ -272,15 +274,27 @@ mod tests {
 
         // Renamed, copied, overwritten, deleted: the index follows.
         store
-            .move_node(alice.space, &["notes.txt"], &["compte-rendu.txt"], false)
+            .move_node(
+                alice.space,
+                &["notes.txt"],
+                &["compte-rendu.txt"],
+                false,
+                None,
+            )
             .unwrap();
         store
-            .copy_node(alice.space, &["compte-rendu.txt"], &["copie.txt"], false)
+            .copy_node(
+                alice.space,
+                &["compte-rendu.txt"],
+                &["copie.txt"],
+                false,
+                None,
+            )
             .unwrap();
         let found = store.search(alice.space, "bâtiment", 50).unwrap();
         assert_eq!(found.len(), 2);
         put(&store, &alice, &["copie.txt"], b"autre chose");
-        store.remove(alice.space, &["Rapports"]).unwrap();
+        store.remove(alice.space, &["Rapports"], None).unwrap();
         let found = store.search(alice.space, "mobilier lieux", 50).unwrap();
         assert!(found.is_empty(), "{:?}", names(&found));
         assert_eq!(

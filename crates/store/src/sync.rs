@@ -240,8 +240,8 @@ mod tests {
         .unwrap();
         let user = store.create_user("marie", "hash", false).unwrap();
         let space = user.space;
-        store.create_folder(space, &["a"]).unwrap();
-        store.create_folder(space, &["b"]).unwrap();
+        store.create_folder(space, &["a"], None).unwrap();
+        store.create_folder(space, &["b"], None).unwrap();
         put(&store, space, &["a", "one.txt"], b"1");
         put(&store, space, &["a", "two.txt"], b"2");
         put(&store, space, &["b", "three.txt"], b"3");
@@ -258,9 +258,9 @@ mod tests {
 
         put(&store, space, &["a", "one.txt"], b"one");
         store
-            .move_node(space, &["a", "two.txt"], &["b", "deux.txt"], false)
+            .move_node(space, &["a", "two.txt"], &["b", "deux.txt"], false, None)
             .unwrap();
-        store.remove(space, &["b", "three.txt"]).unwrap();
+        store.remove(space, &["b", "three.txt"], None).unwrap();
 
         let deep = store.changes_since(&root, Some(token), true).unwrap();
         assert_eq!(

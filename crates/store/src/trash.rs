@@ -8,7 +8,8 @@
 
 use rusqlite::{params, Connection, OptionalExtension, Transaction};
 
-use crate::model::{Node, NodeId, SpaceId, Timestamp};
+use crate::activity::{record, Action};
+use crate::model::{Node, NodeId, SpaceId, Timestamp, UserId};
 use crate::name::display_path;
 use crate::tree::{node_by_id, node_from_row, NODE_COLUMNS};
 use crate::{Result, Store, StoreError};
@@ -99,6 +100,20 @@ fn free_name(conn: &Connection, parent: NodeId, name: &str, is_dir: bool) -> Res
     Ok(candidate)
 }
 
+/// Deletes a trashed item for good, and says so in the activity log.
+pub(crate) fn purge_item(tx: &Transaction<'_>, node: &Node, actor: Option<UserId>) -> Result<()> {
+    let path: Option<String> = tx
+        .prepare_cached("SELECT trash_path FROM nodes WHERE id = ?1")?
+        .query_row([node.id.0], |r| r.get(0))?;
+    let path: Vec<String> = path
+        .unwrap_or_default()
+        .split('/')
+        .map(str::to_owned)
+        .collect();
+    record(tx, node.space, node.id, actor, Action::Purged, &path, None)?;
+    crate::tree::delete_subtree(tx, node)
+}
+
 /// The item deleted longest ago in the trash of `space`.
 pub(crate) fn oldest_trashed(tx: &Transaction<'_>, space: SpaceId) -> Result<Option<Node>> {
     let sql = format!(
@@ -132,7 +147,7 @@ impl Store {
     /// Puts a trashed item back in the folder it was deleted from, or at the top of the
     /// space when that folder is gone too; a name taken meanwhile gets a number. The item
     /// keeps its id, so sync clients see it come back as the same file.
-    pub fn restore(&self, space: SpaceId, id: NodeId) -> Result<Node> {
+    pub fn restore(&self, space: SpaceId, id: NodeId, actor: Option<UserId>) -> Result<Node> {
         self.write(|tx| {
             let item = trash_item(tx, space, id)?;
             let original: Option<i64> = tx
@@ -154,6 +169,13 @@ impl Store {
             )?
             .execute(params![id.0, parent.0, name])?;
             crate::search::index_name(tx, id, &name)?;
+            let path = crate::tree::path_in(tx, id)?;
+            let former = item
+                .original_path
+                .split('/')
+                .map(str::to_owned)
+                .collect::<Vec<_>>();
+            record(tx, space, id, actor, Action::Restored, &path, Some(&former))?;
             crate::sync::record_arrival(tx, space, id, change)?;
             crate::tree::touch_upwards(tx, id, change)?;
             node_by_id(tx, id)?.ok_or_else(|| StoreError::NotFound {
@@ -163,24 +185,29 @@ impl Store {
     }
 
     /// Deletes one trashed item for good, with its versions.
-    pub fn purge(&self, space: SpaceId, id: NodeId) -> Result<()> {
+    pub fn purge(&self, space: SpaceId, id: NodeId, actor: Option<UserId>) -> Result<()> {
         self.write(|tx| {
             let item = trash_item(tx, space, id)?;
-            crate::tree::delete_subtree(tx, &item.node)
+            purge_item(tx, &item.node, actor)
         })
     }
 
     /// Empties the trash of `space`; returns how many items were purged.
-    pub fn empty_trash(&self, space: SpaceId) -> Result<usize> {
-        self.purge_where(Some(space), None)
+    pub fn empty_trash(&self, space: SpaceId, actor: Option<UserId>) -> Result<usize> {
+        self.purge_where(Some(space), None, actor)
     }
 
     /// Purges, in every space, what was deleted before `cutoff`; returns how many items.
     pub fn purge_trash_before(&self, cutoff: Timestamp) -> Result<usize> {
-        self.purge_where(None, Some(cutoff))
+        self.purge_where(None, Some(cutoff), None)
     }
 
-    fn purge_where(&self, space: Option<SpaceId>, before: Option<Timestamp>) -> Result<usize> {
+    fn purge_where(
+        &self,
+        space: Option<SpaceId>,
+        before: Option<Timestamp>,
+        actor: Option<UserId>,
+    ) -> Result<usize> {
         self.write(|tx| {
             let sql = format!(
                 "SELECT {NODE_COLUMNS} FROM nodes
@@ -196,7 +223,7 @@ impl Store {
                 rows.collect::<rusqlite::Result<_>>()?
             };
             for node in &items {
-                crate::tree::delete_subtree(tx, node)?;
+                purge_item(tx, node, actor)?;
             }
             Ok(items.len())
         })
@@ -228,10 +255,12 @@ mod tests {
     #[test]
     fn a_deleted_folder_comes_back_whole_with_its_ids() {
         let (_dir, store, user) = store_with_user(None);
-        store.create_folder(user.space, &["rapports"]).unwrap();
+        store
+            .create_folder(user.space, &["rapports"], None)
+            .unwrap();
         let file = put(&store, &user, &["rapports", "2026.md"], b"bilan").unwrap();
         let folder = store.lookup(user.space, &["rapports"]).unwrap();
-        store.remove(user.space, &["rapports"]).unwrap();
+        store.remove(user.space, &["rapports"], None).unwrap();
 
         assert!(store.lookup(user.space, &["rapports"]).is_err());
         assert_eq!(
@@ -244,7 +273,7 @@ mod tests {
         assert_eq!(trash[0].original_path, "rapports");
         assert_eq!(trash[0].node.id, folder.id);
 
-        let restored = store.restore(user.space, folder.id).unwrap();
+        let restored = store.restore(user.space, folder.id, None).unwrap();
         assert_eq!(restored.name, "rapports");
         let back = store.lookup(user.space, &["rapports", "2026.md"]).unwrap();
         assert_eq!(back.id, file.id);
@@ -254,18 +283,18 @@ mod tests {
     #[test]
     fn a_restore_never_overwrites_and_finds_a_home() {
         let (_dir, store, user) = store_with_user(None);
-        store.create_folder(user.space, &["a"]).unwrap();
+        store.create_folder(user.space, &["a"], None).unwrap();
         let first = put(&store, &user, &["a", "note.txt"], b"one").unwrap();
-        store.remove(user.space, &["a", "note.txt"]).unwrap();
+        store.remove(user.space, &["a", "note.txt"], None).unwrap();
         put(&store, &user, &["a", "note.txt"], b"two").unwrap();
-        let restored = store.restore(user.space, first.id).unwrap();
+        let restored = store.restore(user.space, first.id, None).unwrap();
         assert_eq!(restored.name, "note (2).txt");
 
         let lone = put(&store, &user, &["a", "lone.txt"], b"three").unwrap();
-        store.remove(user.space, &["a", "lone.txt"]).unwrap();
-        store.remove(user.space, &["a"]).unwrap();
+        store.remove(user.space, &["a", "lone.txt"], None).unwrap();
+        store.remove(user.space, &["a"], None).unwrap();
         // Its folder is in the trash too: it comes back at the top of the space.
-        let restored = store.restore(user.space, lone.id).unwrap();
+        let restored = store.restore(user.space, lone.id, None).unwrap();
         let root = store.lookup::<&str>(user.space, &[]).unwrap();
         assert_eq!(restored.parent, Some(root.id));
     }
@@ -275,8 +304,8 @@ mod tests {
         let (_dir, store, user) = store_with_user(Some(10));
         put(&store, &user, &["old"], b"12345").unwrap();
         put(&store, &user, &["older"], b"1234").unwrap();
-        store.remove(user.space, &["older"]).unwrap();
-        store.remove(user.space, &["old"]).unwrap();
+        store.remove(user.space, &["older"], None).unwrap();
+        store.remove(user.space, &["old"], None).unwrap();
         assert_eq!(store.space(user.space).unwrap().used, 9);
         // Five bytes need the older item gone, not the other.
         put(&store, &user, &["new"], b"abcde").unwrap();
@@ -295,16 +324,16 @@ mod tests {
         );
 
         let id = store.trash(user.space).unwrap()[0].node.id;
-        store.purge(user.space, id).unwrap();
+        store.purge(user.space, id, None).unwrap();
         assert_eq!(store.space(user.space).unwrap().used, 5);
-        assert!(store.restore(user.space, id).is_err());
+        assert!(store.restore(user.space, id, None).is_err());
     }
 
     #[test]
     fn old_items_are_purged_by_age() {
         let (_dir, store, user) = store_with_user(None);
         put(&store, &user, &["a"], b"a").unwrap();
-        store.remove(user.space, &["a"]).unwrap();
+        store.remove(user.space, &["a"], None).unwrap();
         assert_eq!(store.purge_trash_before(Timestamp(0)).unwrap(), 0);
         let later = Timestamp(Timestamp::now().0 + 1);
         assert_eq!(store.purge_trash_before(later).unwrap(), 1);

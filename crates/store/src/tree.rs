@@ -5,6 +5,7 @@
 
 use rusqlite::{params, Connection, OptionalExtension, Row, Transaction};
 
+use crate::activity::{record, Action};
 use crate::blob::{ContentHash, Staged, StagedContent, Upload};
 use crate::model::{Node, NodeId, SpaceId, Timestamp, UserId};
 use crate::name::{display_path, normalize_path};
@@ -81,6 +82,24 @@ fn resolve_parent(conn: &Connection, space: SpaceId, path: &[String]) -> Result<
         Err(other) => return Err(other),
     };
     Ok((parent, name.clone()))
+}
+
+/// The names from the top of `id`'s tree (its space's root, or a trashed item) down to it.
+pub(crate) fn path_in(conn: &Connection, id: NodeId) -> Result<Vec<String>> {
+    let missing = || StoreError::NotFound {
+        path: format!("node {id}"),
+    };
+    let mut node = node_by_id(conn, id)?.ok_or_else(missing)?;
+    let mut names = Vec::new();
+    while let Some(parent) = node.parent {
+        if names.len() > 10_000 {
+            return Err(StoreError::Corrupt(format!("node {id} is in a cycle")));
+        }
+        names.push(std::mem::take(&mut node.name));
+        node = node_by_id(conn, parent)?.ok_or_else(missing)?;
+    }
+    names.reverse();
+    Ok(names)
 }
 
 /// Advances the global change counter and returns its new value.
@@ -167,7 +186,7 @@ pub(crate) fn check_quota(tx: &Transaction<'_>, space: SpaceId, delta: i64) -> R
         let Some(oldest) = crate::trash::oldest_trashed(tx, space)? else {
             break;
         };
-        delete_subtree(tx, &oldest)?;
+        crate::trash::purge_item(tx, &oldest, None)?;
         used = usage(tx)?.1;
     }
     let available = (quota - used).max(0);
@@ -256,21 +275,7 @@ impl Store {
 
     /// The path of a node below its space's root (empty for the root).
     pub fn path_of(&self, id: NodeId) -> Result<Vec<String>> {
-        let conn = self.db.reader();
-        let missing = || StoreError::NotFound {
-            path: format!("node {id}"),
-        };
-        let mut node = node_by_id(&conn, id)?.ok_or_else(missing)?;
-        let mut names = Vec::new();
-        while let Some(parent) = node.parent {
-            if names.len() > 10_000 {
-                return Err(StoreError::Corrupt(format!("node {id} is in a cycle")));
-            }
-            names.push(std::mem::take(&mut node.name));
-            node = node_by_id(&conn, parent)?.ok_or_else(missing)?;
-        }
-        names.reverse();
-        Ok(names)
+        path_in(&self.db.reader(), id)
     }
 
     /// The children of a folder, sorted by name, read from the index alone.
@@ -288,7 +293,12 @@ impl Store {
     }
 
     /// Creates a folder at `path`; its parent must exist.
-    pub fn create_folder<S: AsRef<str>>(&self, space: SpaceId, path: &[S]) -> Result<Node> {
+    pub fn create_folder<S: AsRef<str>>(
+        &self,
+        space: SpaceId,
+        path: &[S],
+        actor: Option<UserId>,
+    ) -> Result<Node> {
         let path = normalize_path(path)?;
         self.write(|tx| {
             let (parent, name) = resolve_parent(tx, space, &path)?;
@@ -313,6 +323,7 @@ impl Store {
             };
             let id = insert_node(tx, &template, parent.id, &name, change)?;
             touch_upwards(tx, parent.id, change)?;
+            record(tx, space, id, actor, Action::Created, &path, None)?;
             Ok(Node { id, ..template })
         })
     }
@@ -350,6 +361,7 @@ impl Store {
                 });
             }
             let old_size = existing.as_ref().map_or(0, |n| n.size);
+            let created = existing.is_none();
             let delta = staged.len as i64 - old_size as i64;
             check_quota(tx, space, delta)?;
             record_blob(
@@ -392,6 +404,12 @@ impl Store {
             add_usage(tx, space, delta)?;
             touch_upwards(tx, parent.id, change)?;
             crate::search::index_text(self, tx, &node, inline.as_deref())?;
+            let action = match (created, options.origin) {
+                (true, _) => Action::Created,
+                (false, crate::Origin::CoEditing) => Action::CoEdited,
+                (false, crate::Origin::Client) => Action::Changed,
+            };
+            record(tx, space, node.id, options.author, action, &path, None)?;
             Ok(node)
         })
         .inspect(|node| {
@@ -467,6 +485,12 @@ impl Store {
                 touch_upwards(tx, parent, change)?;
             }
             crate::search::index_text(self, tx, &updated, inline.as_deref())?;
+            let action = match options.origin {
+                crate::Origin::CoEditing => Action::CoEdited,
+                crate::Origin::Client => Action::Changed,
+            };
+            let path = path_in(tx, updated.id)?;
+            record(tx, space, updated.id, options.author, action, &path, None)?;
             Ok(updated)
         })?;
         self.emit(crate::Event::ContentChanged {
@@ -480,7 +504,12 @@ impl Store {
 
     /// Deletes the node at `path` and everything below it: they go to the space's trash,
     /// from which they can be restored until purged.
-    pub fn remove<S: AsRef<str>>(&self, space: SpaceId, path: &[S]) -> Result<()> {
+    pub fn remove<S: AsRef<str>>(
+        &self,
+        space: SpaceId,
+        path: &[S],
+        actor: Option<UserId>,
+    ) -> Result<()> {
         let path = normalize_path(path)?;
         self.write(|tx| {
             let node = resolve(tx, space, &path)?;
@@ -489,6 +518,7 @@ impl Store {
             };
             let removed = subtree(tx, node.id)?;
             crate::trash::trash_subtree(tx, &node, &path)?;
+            record(tx, space, node.id, actor, Action::Deleted, &path, None)?;
             let change = next_change(tx)?;
             crate::sync::record_departure(tx, space, parent, &node.name, change)?;
             touch_upwards(tx, parent, change)?;
@@ -505,6 +535,7 @@ impl Store {
         from: &[S],
         to: &[S],
         overwrite: bool,
+        actor: Option<UserId>,
     ) -> Result<Node> {
         let (from, to) = (normalize_path(from)?, normalize_path(to)?);
         let (moved, removed) = self.write(|tx| {
@@ -523,6 +554,12 @@ impl Store {
             tx.prepare_cached("UPDATE nodes SET parent_id = ?2, name = ?3 WHERE id = ?1")?
                 .execute(params![node.id.0, parent.id.0, name])?;
             crate::search::index_name(tx, node.id, &name)?;
+            let action = if node.parent == Some(parent.id) {
+                Action::Renamed
+            } else {
+                Action::Moved
+            };
+            record(tx, space, node.id, actor, action, &to, Some(&from))?;
             crate::sync::record_departure(tx, space, old_parent, &node.name, change)?;
             crate::sync::record_arrival(tx, space, node.id, change)?;
             touch_upwards(tx, old_parent, change)?;
@@ -541,6 +578,7 @@ impl Store {
         from: &[S],
         to: &[S],
         overwrite: bool,
+        actor: Option<UserId>,
     ) -> Result<Node> {
         let (from, to) = (normalize_path(from)?, normalize_path(to)?);
         let (copy, removed) = self.write(|tx| {
@@ -554,6 +592,7 @@ impl Store {
             check_quota(tx, space, i64::try_from(size).unwrap_or(i64::MAX))?;
             let change = next_change(tx)?;
             let copy = copy_subtree(tx, &node, parent.id, &name, change)?;
+            record(tx, space, copy, actor, Action::Copied, &to, Some(&from))?;
             add_usage(tx, space, i64::try_from(size).unwrap_or(i64::MAX))?;
             touch_upwards(tx, parent.id, change)?;
             let copy = node_by_id(tx, copy)?.ok_or_else(|| StoreError::not_found(&to))?;
@@ -768,11 +807,11 @@ mod tests {
     #[test]
     fn a_file_keeps_its_id_across_renames_and_moves() {
         let (_dir, store, user) = store_with_user(None);
-        store.create_folder(user.space, &["a"]).unwrap();
-        store.create_folder(user.space, &["b"]).unwrap();
+        store.create_folder(user.space, &["a"], None).unwrap();
+        store.create_folder(user.space, &["b"], None).unwrap();
         let file = put(&store, &user, &["a", "x.txt"], b"hello").unwrap();
         let moved = store
-            .move_node(user.space, &["a", "x.txt"], &["b", "y.txt"], false)
+            .move_node(user.space, &["a", "x.txt"], &["b", "y.txt"], false, None)
             .unwrap();
         assert_eq!(moved.id, file.id);
         assert_eq!(read(&store, &moved), b"hello");
@@ -782,8 +821,8 @@ mod tests {
     #[test]
     fn a_change_deep_down_moves_every_folder_etag_above_it() {
         let (_dir, store, user) = store_with_user(None);
-        store.create_folder(user.space, &["a"]).unwrap();
-        store.create_folder(user.space, &["a", "b"]).unwrap();
+        store.create_folder(user.space, &["a"], None).unwrap();
+        store.create_folder(user.space, &["a", "b"], None).unwrap();
         let root_before = store.lookup::<&str>(user.space, &[]).unwrap().etag();
         let a_before = store.lookup(user.space, &["a"]).unwrap().etag();
         put(&store, &user, &["a", "b", "f"], b"x").unwrap();
@@ -876,11 +915,11 @@ mod tests {
     #[test]
     fn a_moved_file_keeps_its_etag_and_its_folders_change_theirs() {
         let (_dir, store, user) = store_with_user(None);
-        store.create_folder(user.space, &["a"]).unwrap();
+        store.create_folder(user.space, &["a"], None).unwrap();
         let file = put(&store, &user, &["a", "f"], b"x").unwrap();
         let folder_before = store.lookup(user.space, &["a"]).unwrap().etag();
         let moved = store
-            .move_node(user.space, &["a", "f"], &["g"], false)
+            .move_node(user.space, &["a", "f"], &["g"], false, None)
             .unwrap();
         assert_eq!(moved.etag(), file.etag());
         assert_ne!(
@@ -892,26 +931,28 @@ mod tests {
     #[test]
     fn a_folder_cannot_move_into_itself() {
         let (_dir, store, user) = store_with_user(None);
-        store.create_folder(user.space, &["a"]).unwrap();
-        store.create_folder(user.space, &["a", "b"]).unwrap();
-        let refused = store.move_node(user.space, &["a"], &["a", "b", "c"], false);
+        store.create_folder(user.space, &["a"], None).unwrap();
+        store.create_folder(user.space, &["a", "b"], None).unwrap();
+        let refused = store.move_node(user.space, &["a"], &["a", "b", "c"], false, None);
         assert!(matches!(refused, Err(StoreError::IntoItself { .. })));
     }
 
     #[test]
     fn copies_share_content_and_count_against_the_quota() {
         let (_dir, store, user) = store_with_user(None);
-        store.create_folder(user.space, &["a"]).unwrap();
+        store.create_folder(user.space, &["a"], None).unwrap();
         put(&store, &user, &["a", "f"], b"12345").unwrap();
-        let copy = store.copy_node(user.space, &["a"], &["b"], false).unwrap();
+        let copy = store
+            .copy_node(user.space, &["a"], &["b"], false, None)
+            .unwrap();
         assert!(copy.is_dir);
         let file = store.lookup(user.space, &["b", "f"]).unwrap();
         assert_eq!(read(&store, &file), b"12345");
         assert_eq!(store.space(user.space).unwrap().used, 10);
-        store.remove(user.space, &["a"]).unwrap();
+        store.remove(user.space, &["a"], None).unwrap();
         // Still stored, in the trash, until purged.
         assert_eq!(store.space(user.space).unwrap().used, 10);
-        store.empty_trash(user.space).unwrap();
+        store.empty_trash(user.space, None).unwrap();
         assert_eq!(store.space(user.space).unwrap().used, 5);
     }
 }

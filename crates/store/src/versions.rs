@@ -177,6 +177,9 @@ impl Store {
                 touch_upwards(tx, parent, change)?;
             }
             crate::search::index_text(self, tx, &updated, None)?;
+            let path = crate::tree::path_in(tx, node)?;
+            let action = crate::activity::Action::VersionRestored;
+            crate::activity::record(tx, space, node, author, action, &path, None)?;
             Ok(updated)
         })?;
         self.emit(crate::Event::ContentChanged {
