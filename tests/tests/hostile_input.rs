@@ -112,3 +112,31 @@ fn user_content_is_never_rendered_as_a_page_of_the_app() {
         );
     }
 }
+
+/// Found by fuzzing: a MOVE or COPY onto the top of the drive, or of the top itself, once
+/// broke the request inside the WebDAV engine.
+#[test]
+fn the_top_of_the_drive_is_never_moved_copied_or_replaced() {
+    let server = TestServer::start();
+    server.put("a.txt", "a");
+    for (method, from, to) in [
+        ("MOVE", "a.txt", ""),
+        ("COPY", "a.txt", ""),
+        ("MOVE", "?.txt", ""),
+        ("MOVE", "", "b"),
+        ("COPY", "", "b"),
+    ] {
+        let response = server
+            .dav(method, from)
+            .header("Destination", format!("{}{to}", server.dav_url()))
+            .send()
+            .unwrap();
+        assert_eq!(
+            response.status().as_u16(),
+            403,
+            "{method} {from:?} -> {to:?}"
+        );
+    }
+    assert_eq!(server.get_bytes("a.txt").as_deref(), Some(&b"a"[..]));
+    still_serving(&server);
+}

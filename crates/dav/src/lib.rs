@@ -324,11 +324,24 @@ impl DavService {
                 "Destination is on another server",
             ));
         }
-        let inside = DavPath::new(uri.path()).is_ok_and(|mut p| p.set_prefix(&self.prefix).is_ok());
-        if !inside {
+        let destination = DavPath::new(uri.path())
+            .ok()
+            .filter(|p| p.clone().set_prefix(&self.prefix).is_ok());
+        let Some(mut destination) = destination else {
             return Some(plain(
                 StatusCode::FORBIDDEN,
                 "Destination is outside the drive",
+            ));
+        };
+        // The root is neither moved, copied, nor replaced (and dav-server cannot take the
+        // parent of the root it serves).
+        let _ = destination.set_prefix(&self.prefix);
+        let is_root = |path: &DavPath| fs::segments(path).is_ok_and(|s| s.is_empty());
+        let source_is_root = self.dav_path(req.uri()).is_some_and(|p| is_root(&p));
+        if is_root(&destination) || source_is_root {
+            return Some(plain(
+                StatusCode::FORBIDDEN,
+                "the top of the drive cannot be moved, copied or replaced",
             ));
         }
         None

@@ -23,6 +23,8 @@ pub struct Config {
     pub collab_rate: u32,
     /// Days a deleted item stays in the trash before it is purged.
     pub trash_days: u32,
+    /// How long versions are kept.
+    pub retention: ruche_store::Retention,
 }
 
 /// A certificate chain and its private key, both PEM.
@@ -45,6 +47,12 @@ struct FileConfig {
     idle_timeout_secs: Option<u64>,
     collab_rate: Option<u32>,
     trash_days: Option<u32>,
+    /// Hours during which every version is kept.
+    versions_all_hours: Option<u64>,
+    /// Days up to which one version a day is kept.
+    versions_daily_days: Option<u64>,
+    /// Days up to which one version a week is kept; older ones are removed.
+    versions_weekly_days: Option<u64>,
 }
 
 /// Values given on the command line or in the environment; they win over the file.
@@ -76,6 +84,7 @@ impl Config {
             Some(path) => read_file(path)?,
             None => FileConfig::default(),
         };
+        let retention = retention(&file);
         let listen = match overrides.listen.or(file.listen) {
             Some(addr) => addr,
             None => DEFAULT_LISTEN.parse().context("default listen address")?,
@@ -117,7 +126,23 @@ impl Config {
                 .trash_days
                 .or(file.trash_days)
                 .unwrap_or(DEFAULT_TRASH_DAYS),
+            retention,
         })
+    }
+}
+
+/// The versions' retention: the defaults, with what the file changes.
+fn retention(file: &FileConfig) -> ruche_store::Retention {
+    const HOUR: u64 = 3600;
+    const DAY: u64 = 24 * HOUR;
+    let default = ruche_store::Retention::default();
+    let or = |value: Option<u64>, unit: u64, default: Duration| {
+        value.map_or(default, |v| Duration::from_secs(v.saturating_mul(unit)))
+    };
+    ruche_store::Retention {
+        all: or(file.versions_all_hours, HOUR, default.all),
+        daily: or(file.versions_daily_days, DAY, default.daily),
+        weekly: or(file.versions_weekly_days, DAY, default.weekly),
     }
 }
 
@@ -136,7 +161,11 @@ mod tests {
         let dir = std::env::temp_dir().join(format!("ruche-config-{}", std::process::id()));
         std::fs::create_dir_all(&dir).unwrap();
         let file = dir.join("ruche.toml");
-        std::fs::write(&file, "data = \"/srv/ruche\"\nlisten = \"0.0.0.0:9000\"\n").unwrap();
+        std::fs::write(
+            &file,
+            "data = \"/srv/ruche\"\nlisten = \"0.0.0.0:9000\"\nversions_weekly_days = 90\n",
+        )
+        .unwrap();
         let config = Config::resolve(Overrides {
             config_file: Some(file),
             listen: Some("127.0.0.1:7000".parse().unwrap()),
@@ -146,6 +175,11 @@ mod tests {
         assert_eq!(config.data, PathBuf::from("/srv/ruche"));
         assert_eq!(config.listen, "127.0.0.1:7000".parse().unwrap());
         assert!(config.tls.is_none());
+        assert_eq!(config.retention.weekly, Duration::from_secs(90 * 24 * 3600));
+        assert_eq!(
+            config.retention.daily,
+            ruche_store::Retention::default().daily
+        );
     }
 
     #[test]

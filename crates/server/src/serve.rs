@@ -73,7 +73,11 @@ async fn serve(config: Config) -> anyhow::Result<()> {
     std::io::stdout().flush()?;
     tracing::info!(address = %local, data = %config.data.display(), "ruche started");
 
-    tokio::spawn(housekeeping(state.clone(), config.trash_days));
+    tokio::spawn(housekeeping(
+        state.clone(),
+        config.trash_days,
+        config.retention,
+    ));
     let app = router(state.clone());
     accept_loop(listener, app, tls, &config).await;
     // Open documents are saved to their files before the process ends.
@@ -182,9 +186,9 @@ async fn accept_loop(
 
 /// The hourly chores, also run as the server starts: abandoned chunked uploads (a day
 /// without a chunk) are removed; what stayed in a trash longer than `trash_days` is purged;
-/// versions are thinned with age; contents nothing refers to any more are removed an hour
+/// versions are thinned with age (`retention`); contents nothing refers to any more are removed an hour
 /// after they were found so (a backup running meanwhile may still be copying them).
-async fn housekeeping(state: SharedState, trash_days: u32) {
+async fn housekeeping(state: SharedState, trash_days: u32, retention: ruche_store::Retention) {
     const ABANDONED: Duration = Duration::from_secs(24 * 3600);
     const GRACE: Duration = Duration::from_secs(3600);
     let keep_trash = Duration::from_secs(u64::from(trash_days) * 24 * 3600);
@@ -202,11 +206,8 @@ async fn housekeeping(state: SharedState, trash_days: u32) {
             store.purge_trash_before(cutoff)
         })
         .await;
-        chore(&state, "old versions thinned out", |store| {
-            store.thin_versions(
-                ruche_store::Retention::default(),
-                ruche_store::Timestamp::now(),
-            )
+        chore(&state, "old versions thinned out", move |store| {
+            store.thin_versions(retention, ruche_store::Timestamp::now())
         })
         .await;
         chore(&state, "unreferenced contents removed", |store| {
