@@ -137,6 +137,14 @@ fn the_top_of_the_drive_is_never_moved_copied_or_replaced() {
             "{method} {from:?} -> {to:?}"
         );
     }
+    // A destination that only starts with the same letters as the drive's prefix.
+    let beside = format!("{}x/b.txt", server.dav_url().trim_end_matches('/'));
+    let response = server
+        .dav("MOVE", "a.txt")
+        .header("Destination", beside)
+        .send()
+        .unwrap();
+    assert_eq!(response.status().as_u16(), 403);
     assert_eq!(server.get_bytes("a.txt").as_deref(), Some(&b"a"[..]));
     still_serving(&server);
 }

@@ -324,9 +324,15 @@ impl DavService {
                 "Destination is on another server",
             ));
         }
-        let destination = DavPath::new(uri.path())
+        // Under the prefix means at a segment boundary: `/davx` is not under `/dav`.
+        let path = uri.path();
+        let under = path == self.prefix
+            || path
+                .strip_prefix(self.prefix.as_str())
+                .is_some_and(|rest| rest.starts_with('/'));
+        let destination = DavPath::new(path)
             .ok()
-            .filter(|p| p.clone().set_prefix(&self.prefix).is_ok());
+            .filter(|p| under && p.clone().set_prefix(&self.prefix).is_ok());
         let Some(mut destination) = destination else {
             return Some(plain(
                 StatusCode::FORBIDDEN,
