@@ -182,7 +182,12 @@ impl CoEditor {
 
 /// An access token for the test user, as the web app gets one.
 pub fn access_token(server: &TestServer) -> String {
-    let body = serde_json::json!({ "username": server.user(), "password": server.password() });
+    login(server, server.user(), server.password())
+}
+
+/// An access token for `user`, from `POST /api/auth/login`.
+pub fn login(server: &TestServer, user: &str, password: &str) -> String {
+    let body = serde_json::json!({ "username": user, "password": password });
     let response = server
         .client()
         .post(format!("{}/api/auth/login", server.url()))

@@ -14,7 +14,7 @@ mod multistatus;
 mod server;
 mod tools;
 
-pub use coeditor::{access_token, CoEditError, CoEditor};
+pub use coeditor::{access_token, login, CoEditError, CoEditor};
 pub use http_date::http_date;
 pub use multistatus::{multistatus, PropResponse, DAV_NS, MS_NS, OC_NS};
 pub use server::{describe, encode_path, ruche_bin, TestServer};

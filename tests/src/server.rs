@@ -242,6 +242,23 @@ impl TestServer {
         multistatus(&response.text().unwrap())
     }
 
+    /// A request to `/remote.php/dav/<path>` (the Nextcloud clients' WebDAV) as the test
+    /// user.
+    pub fn remote(&self, method: &str, path: &str) -> RequestBuilder {
+        let url = format!("{}/remote.php/dav/{path}", self.url);
+        self.client
+            .request(method.parse().expect("a method"), url)
+            .basic_auth(&self.user, Some(&self.password))
+    }
+
+    /// Creates another account with `ruche user add`.
+    pub fn add_user(&self, name: &str, password: &str) {
+        self.cli_ok(
+            &["user", "add", name, "--password-stdin"],
+            Some(&format!("{password}\n")),
+        );
+    }
+
     /// The stable id of the node at `path` (`oc:fileid`), the one co-editing addresses.
     pub fn file_id(&self, path: &str) -> String {
         let found = self.propfind(path, "0", &[(crate::OC_NS, "fileid")]);

@@ -1,7 +1,7 @@
 //! The activity log: every change made over WebDAV and the REST API appears in the space's
 //! feed and the file's, with who made it, and in the administrator's export.
 
-use ruche_e2e::{access_token, TestServer};
+use ruche_e2e::{access_token, login, TestServer};
 use serde_json::Value;
 
 fn get_json(server: &TestServer, token: &str, path: &str) -> (u16, Value) {
@@ -115,19 +115,8 @@ fn changes_are_logged_with_their_author_and_exported() {
         3
     );
 
-    server.cli_ok(
-        &["user", "add", "bob", "--password-stdin"],
-        Some("bob-password\n"),
-    );
-    let login = server
-        .client()
-        .post(format!("{}/api/auth/login", server.url()))
-        .header("content-type", "application/json")
-        .body(r#"{"username": "bob", "password": "bob-password"}"#)
-        .send()
-        .unwrap();
-    let bob: Value = serde_json::from_str(&login.text().unwrap()).unwrap();
-    let bob = bob["access_token"].as_str().expect("a token");
+    server.add_user("bob", "bob-password");
+    let bob = &login(&server, "bob", "bob-password");
     let (_, bobs) = get_json(&server, bob, "activity");
     assert!(bobs.as_array().unwrap().is_empty());
     assert_eq!(

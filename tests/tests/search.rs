@@ -1,7 +1,7 @@
 //! Search through the REST API: names without regard to case or accents, the words of text
 //! files, an index that follows WebDAV writes, and nothing of anyone else's.
 
-use ruche_e2e::{access_token, TestServer};
+use ruche_e2e::{access_token, login, TestServer};
 use serde_json::Value;
 
 fn search(server: &TestServer, token: &str, q: &str) -> Vec<(String, String)> {
@@ -69,19 +69,8 @@ fn names_and_words_are_found_as_files_change() {
         "trashed items are not found"
     );
 
-    server.cli_ok(
-        &["user", "add", "bob", "--password-stdin"],
-        Some("bob-password\n"),
-    );
-    let login = server
-        .client()
-        .post(format!("{}/api/auth/login", server.url()))
-        .header("content-type", "application/json")
-        .body(r#"{"username": "bob", "password": "bob-password"}"#)
-        .send()
-        .unwrap();
-    let bob: Value = serde_json::from_str(&login.text().unwrap()).unwrap();
-    let bob = bob["access_token"].as_str().expect("a token");
+    server.add_user("bob", "bob-password");
+    let bob = &login(&server, "bob", "bob-password");
     assert!(search(&server, bob, "archives").is_empty());
     assert!(search(&server, bob, "rien").is_empty());
 }

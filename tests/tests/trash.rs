@@ -9,15 +9,7 @@ const NC_NS: &str = "http://nextcloud.org/ns";
 
 /// A request to the test user's trashbin, `/remote.php/dav/trashbin/<user>/<path>`.
 fn trashbin(server: &TestServer, method: &str, path: &str) -> RequestBuilder {
-    let url = format!(
-        "{}/remote.php/dav/trashbin/{}/{path}",
-        server.url(),
-        server.user()
-    );
-    server
-        .client()
-        .request(method.parse().expect("a method"), url)
-        .basic_auth(server.user(), Some(server.password()))
+    server.remote(method, &format!("trashbin/{}/{path}", server.user()))
 }
 
 /// The trash as the Nextcloud clients list it: (href, file name, original location).
@@ -187,10 +179,7 @@ fn another_users_trash_is_out_of_reach() {
         .status()
         .is_success());
     let (href, _, _) = listed(&server).remove(0);
-    server.cli_ok(
-        &["user", "add", "bob", "--password-stdin"],
-        Some("bob-password\n"),
-    );
+    server.add_user("bob", "bob-password");
     let as_bob = |method: &str, url: String| {
         server
             .client()

@@ -2,19 +2,12 @@
 //! and the REST API list, read and restore.
 
 use reqwest::blocking::RequestBuilder;
-use ruche_e2e::{access_token, multistatus, TestServer};
+use ruche_e2e::{access_token, login, multistatus, TestServer};
 use serde_json::Value;
 
+/// A request to the test user's versions, `/remote.php/dav/versions/<user>/<path>`.
 fn versions(server: &TestServer, method: &str, path: &str) -> RequestBuilder {
-    let url = format!(
-        "{}/remote.php/dav/versions/{}/{path}",
-        server.url(),
-        server.user()
-    );
-    server
-        .client()
-        .request(method.parse().expect("a method"), url)
-        .basic_auth(server.user(), Some(server.password()))
+    server.remote(method, &format!("versions/{}/{path}", server.user()))
 }
 
 fn text(response: reqwest::blocking::Response) -> String {
@@ -111,19 +104,8 @@ fn the_rest_api_lists_downloads_and_restores_and_other_users_get_nothing() {
         Some(&b"a;1\n"[..])
     );
 
-    server.cli_ok(
-        &["user", "add", "bob", "--password-stdin"],
-        Some("bob-password\n"),
-    );
-    let login = server
-        .client()
-        .post(format!("{}/api/auth/login", server.url()))
-        .header("content-type", "application/json")
-        .body(r#"{"username": "bob", "password": "bob-password"}"#)
-        .send()
-        .unwrap();
-    let bob: Value = serde_json::from_str(&text(login)).unwrap();
-    let bob = bob["access_token"].as_str().expect("a token");
+    server.add_user("bob", "bob-password");
+    let bob = &login(&server, "bob", "bob-password");
     assert_eq!(api("GET", "", bob).status(), 404);
     assert_eq!(api("GET", &format!("/{version}"), bob).status(), 404);
     assert_eq!(

@@ -3,7 +3,7 @@
 
 use std::fmt::Write;
 
-use http::{Response, StatusCode};
+use http::{Request, Response, StatusCode};
 use ruche_store::StoreError;
 
 use crate::propfind::{escape, NC_NS};
@@ -48,4 +48,11 @@ pub(crate) fn collection(out: &mut String, href: &str) {
          </D:prop><D:status>HTTP/1.1 200 OK</D:status></D:propstat></D:response>",
         escape(href)
     );
+}
+
+/// What follows `prefix` in the path of the request's `Destination`, if it is below it.
+pub(crate) fn destination_below<B>(req: &Request<B>, prefix: &str) -> Option<String> {
+    let value = req.headers().get("destination")?.to_str().ok()?;
+    let uri = value.parse::<http::Uri>().ok()?;
+    uri.path().strip_prefix(prefix).map(str::to_owned)
 }

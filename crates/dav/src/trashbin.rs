@@ -13,7 +13,7 @@ use ruche_store::{NodeId, Store, TrashItem};
 
 use crate::fs::blocking;
 use crate::href::href;
-use crate::listing::{collection, failure, multistatus, open_multistatus};
+use crate::listing::{collection, destination_below, failure, multistatus, open_multistatus};
 use crate::propfind::escape;
 use crate::{plain, Body, Principal};
 
@@ -106,12 +106,7 @@ pub async fn handle<B>(
             multistatus(out)
         }
         ("MOVE", Target::Item(id)) => {
-            let to_restore = req
-                .headers()
-                .get("destination")
-                .and_then(|d| d.to_str().ok())
-                .and_then(|d| d.parse::<http::Uri>().ok())
-                .and_then(|uri| uri.path().strip_prefix(prefix).and_then(parse_target))
+            let to_restore = destination_below(&req, prefix).and_then(|rest| parse_target(&rest))
                 == Some(Target::Restore);
             if !to_restore {
                 return plain(

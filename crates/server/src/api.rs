@@ -49,8 +49,14 @@ impl From<AuthFailure> for ApiError {
 }
 
 impl From<ruche_store::StoreError> for ApiError {
+    /// What the caller may not see or cannot have is simply not found; a full space is
+    /// said so; anything else is the server's failure.
     fn from(error: ruche_store::StoreError) -> ApiError {
-        ApiError::Internal(error.into())
+        match error {
+            ruche_store::StoreError::NotFound { .. } => ApiError::NotFound,
+            ruche_store::StoreError::QuotaExceeded { .. } => ApiError::InsufficientStorage,
+            other => ApiError::Internal(other.into()),
+        }
     }
 }
 

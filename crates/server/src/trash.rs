@@ -6,7 +6,7 @@ use axum::extract::{ConnectInfo, Path, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::routing::{delete, get, post};
 use axum::{Json, Router};
-use ruche_store::{NodeId, StoreError};
+use ruche_store::NodeId;
 use serde_json::{json, Value};
 
 use crate::api::ApiError;
@@ -18,16 +18,6 @@ pub fn routes() -> Router<SharedState> {
         .route("/api/trash", get(list).delete(empty))
         .route("/api/trash/{id}", delete(purge))
         .route("/api/trash/{id}/restore", post(restore))
-}
-
-/// A store error of a trash request: an item that is not in the caller's trash is
-/// simply not found.
-fn refusal(error: StoreError) -> ApiError {
-    match error {
-        StoreError::NotFound { .. } => ApiError::NotFound,
-        StoreError::QuotaExceeded { .. } => ApiError::InsufficientStorage,
-        other => other.into(),
-    }
 }
 
 async fn list(
@@ -61,10 +51,7 @@ async fn restore(
     Path(id): Path<i64>,
 ) -> Result<Json<Value>, ApiError> {
     let user = authn::authenticate(&state, &headers, peer.ip()).await?;
-    let node = state
-        .store
-        .restore(user.space, NodeId(id), Some(user.id))
-        .map_err(refusal)?;
+    let node = state.store.restore(user.space, NodeId(id), Some(user.id))?;
     let path = state.store.path_of(node.id)?;
     Ok(Json(json!({ "id": node.id.0, "path": path.join("/") })))
 }
@@ -76,10 +63,7 @@ async fn purge(
     Path(id): Path<i64>,
 ) -> Result<StatusCode, ApiError> {
     let user = authn::authenticate(&state, &headers, peer.ip()).await?;
-    state
-        .store
-        .purge(user.space, NodeId(id), Some(user.id))
-        .map_err(refusal)?;
+    state.store.purge(user.space, NodeId(id), Some(user.id))?;
     Ok(StatusCode::NO_CONTENT)
 }
 

@@ -9,7 +9,7 @@ use axum::http::{header, HeaderMap};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
-use ruche_store::{NodeId, StoreError};
+use ruche_store::NodeId;
 use serde_json::{json, Value};
 
 use crate::api::ApiError;
@@ -24,14 +24,6 @@ pub fn routes() -> Router<SharedState> {
             "/api/files/{file}/versions/{version}/restore",
             post(restore),
         )
-}
-
-fn refusal(error: StoreError) -> ApiError {
-    match error {
-        StoreError::NotFound { .. } => ApiError::NotFound,
-        StoreError::QuotaExceeded { .. } => ApiError::InsufficientStorage,
-        other => other.into(),
-    }
 }
 
 /// The caller's file `file`, refused as not found when it is anyone else's.
@@ -79,7 +71,7 @@ async fn download(
     Path((file, version)): Path<(i64, i64)>,
 ) -> Result<Response, ApiError> {
     let (_, file) = own_file(&state, peer, &headers, file).await?;
-    let version = state.store.version(file, version).map_err(refusal)?;
+    let version = state.store.version(file, version)?;
     let mut bytes = Vec::new();
     state
         .store
@@ -106,7 +98,6 @@ async fn restore(
     let (user, file) = own_file(&state, peer, &headers, file).await?;
     let node = state
         .store
-        .restore_version(user.space, file, version, Some(user.id))
-        .map_err(refusal)?;
+        .restore_version(user.space, file, version, Some(user.id))?;
     Ok(Json(json!({ "id": node.id.0, "size": node.size })))
 }

@@ -79,26 +79,7 @@ mod tests {
     use std::sync::Arc;
 
     use super::*;
-    use crate::{CommitOptions, Node, StoreConfig, User};
-
-    fn store_with_user() -> (tempfile::TempDir, Store, User) {
-        let dir = tempfile::tempdir().expect("temp dir");
-        let store = Store::open(StoreConfig {
-            data_dir: dir.path().to_owned(),
-            default_quota: None,
-        })
-        .expect("store opens");
-        let user = store.create_user("alice", "hash", false).expect("user");
-        (dir, store, user)
-    }
-
-    fn put(store: &Store, user: &User, name: &str, content: &[u8]) -> Node {
-        let mut upload = store.begin_upload(user.space).unwrap();
-        upload.write(content).unwrap();
-        store
-            .commit_upload(user.space, &[name], upload, CommitOptions::default())
-            .unwrap()
-    }
+    use crate::testing::{put, store_with_user};
 
     fn blob_files(dir: &std::path::Path) -> usize {
         walk(&dir.join("blobs"))
@@ -123,13 +104,13 @@ mod tests {
 
     #[test]
     fn only_what_nothing_refers_to_goes_and_only_after_the_grace() {
-        let (dir, store, user) = store_with_user();
+        let (dir, store, user) = store_with_user(None);
         let big = vec![7u8; 100_000];
         let other = vec![8u8; 100_000];
-        put(&store, &user, "a", &big);
-        put(&store, &user, "b", &big);
-        put(&store, &user, "c", &other);
-        put(&store, &user, "c", b"small");
+        put(&store, &user, &["a"], &big).unwrap();
+        put(&store, &user, &["b"], &big).unwrap();
+        put(&store, &user, &["c"], &other).unwrap();
+        put(&store, &user, &["c"], b"small").unwrap();
         assert_eq!(blob_files(dir.path()), 2);
 
         // `other` is a version of c: kept. `big` is shared by a and b: kept after a goes.
@@ -156,13 +137,13 @@ mod tests {
 
     #[test]
     fn a_content_uploaded_again_while_marked_is_kept() {
-        let (_dir, store, user) = store_with_user();
+        let (_dir, store, user) = store_with_user(None);
         let big = vec![3u8; 100_000];
-        put(&store, &user, "a", &big);
+        put(&store, &user, &["a"], &big).unwrap();
         store.remove(user.space, &["a"], None).unwrap();
         store.empty_trash(user.space, None).unwrap();
         store.collect_garbage(Duration::from_secs(3600)).unwrap();
-        let again = put(&store, &user, "b", &big);
+        let again = put(&store, &user, &["b"], &big).unwrap();
         assert_eq!(store.collect_garbage(Duration::ZERO).unwrap().contents, 0);
         let mut read = Vec::new();
         store
@@ -175,7 +156,7 @@ mod tests {
 
     #[test]
     fn uploads_racing_the_collector_never_lose_their_content() {
-        let (dir, store, user) = store_with_user();
+        let (dir, store, user) = store_with_user(None);
         let store = Arc::new(store);
         let content = vec![5u8; 80_000];
         std::thread::scope(|scope| {
@@ -189,10 +170,10 @@ mod tests {
             };
             for round in 0..100 {
                 // The same bytes, again and again, each time after nothing refers to them.
-                put(&store, &user, "f", &content);
+                put(&store, &user, &["f"], &content).unwrap();
                 store.remove(user.space, &["f"], None).unwrap();
                 store.empty_trash(user.space, None).unwrap();
-                let kept = put(&store, &user, &format!("g{round}"), &content);
+                let kept = put(&store, &user, &[format!("g{round}").as_str()], &content).unwrap();
                 let mut read = Vec::new();
                 store
                     .open_content(&kept)
@@ -207,7 +188,7 @@ mod tests {
             }
             collector.join().unwrap();
         });
-        put(&store, &user, "last", &content);
+        put(&store, &user, &["last"], &content).unwrap();
         store.collect_garbage(Duration::ZERO).unwrap();
         assert!(crate::fsck(dir.path(), false, &mut |_, _| {})
             .unwrap()

@@ -29,6 +29,8 @@ mod props;
 mod search;
 mod staging;
 mod sync;
+#[cfg(test)]
+mod testing;
 mod trash;
 mod tree;
 mod versions;

@@ -216,15 +216,8 @@ impl Store {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::{CommitOptions, StoreConfig, User};
-
-    fn put(store: &Store, user: &User, path: &[&str], content: &[u8]) -> Node {
-        let mut upload = store.begin_upload(user.space).unwrap();
-        upload.write(content).unwrap();
-        store
-            .commit_upload(user.space, path, upload, CommitOptions::default())
-            .unwrap()
-    }
+    use crate::testing::put;
+    use crate::StoreConfig;
 
     fn names(found: &[Found]) -> Vec<(String, Match)> {
         found
@@ -251,15 +244,17 @@ mod tests {
             &alice,
             &["Rapports", "État des lieux.md"],
             b"Inventaire du mobilier",
-        );
+        )
+        .unwrap();
         put(
             &store,
             &alice,
             &["notes.txt"],
             "Réunion sur l'état du bâtiment".as_bytes(),
-        );
-        put(&store, &alice, &["photo.jpg"], "état".as_bytes());
-        put(&store, &bob, &["etat-bob.md"], b"etat");
+        )
+        .unwrap();
+        put(&store, &alice, &["photo.jpg"], "état".as_bytes()).unwrap();
+        put(&store, &bob, &["etat-bob.md"], b"etat").unwrap();
 
         let found = store.search(alice.space, "etat", 50).unwrap();
         assert_eq!(
@@ -293,7 +288,7 @@ mod tests {
             .unwrap();
         let found = store.search(alice.space, "bâtiment", 50).unwrap();
         assert_eq!(found.len(), 2);
-        put(&store, &alice, &["copie.txt"], b"autre chose");
+        put(&store, &alice, &["copie.txt"], b"autre chose").unwrap();
         store.remove(alice.space, &["Rapports"], None).unwrap();
         let found = store.search(alice.space, "mobilier lieux", 50).unwrap();
         assert!(found.is_empty(), "{:?}", names(&found));

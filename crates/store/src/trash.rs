@@ -233,24 +233,7 @@ impl Store {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::{CommitOptions, StoreConfig, User};
-
-    fn store_with_user(quota: Option<u64>) -> (tempfile::TempDir, Store, User) {
-        let dir = tempfile::tempdir().expect("temp dir");
-        let store = Store::open(StoreConfig {
-            data_dir: dir.path().to_owned(),
-            default_quota: quota,
-        })
-        .expect("store opens");
-        let user = store.create_user("alice", "hash", false).expect("user");
-        (dir, store, user)
-    }
-
-    fn put(store: &Store, user: &User, path: &[&str], content: &[u8]) -> Result<Node> {
-        let mut upload = store.begin_upload(user.space)?;
-        upload.write(content)?;
-        store.commit_upload(user.space, path, upload, CommitOptions::default())
-    }
+    use crate::testing::{put, store_with_user};
 
     #[test]
     fn a_deleted_folder_comes_back_whole_with_its_ids() {

@@ -231,25 +231,11 @@ mod tests {
     use std::io::Read;
 
     use super::*;
-    use crate::{CommitOptions, StoreConfig, User};
-
-    fn store_with_user() -> (tempfile::TempDir, Store, User) {
-        let dir = tempfile::tempdir().expect("temp dir");
-        let store = Store::open(StoreConfig {
-            data_dir: dir.path().to_owned(),
-            default_quota: None,
-        })
-        .expect("store opens");
-        let user = store.create_user("alice", "hash", false).expect("user");
-        (dir, store, user)
-    }
+    use crate::testing::{self, store_with_user};
+    use crate::User;
 
     fn put(store: &Store, user: &User, content: &[u8]) -> Node {
-        let mut upload = store.begin_upload(user.space).unwrap();
-        upload.write(content).unwrap();
-        store
-            .commit_upload(user.space, &["f.txt"], upload, CommitOptions::default())
-            .unwrap()
+        testing::put(store, user, &["f.txt"], content).unwrap()
     }
 
     fn read(store: &Store, version: &Version) -> Vec<u8> {
@@ -264,7 +250,7 @@ mod tests {
 
     #[test]
     fn a_restored_version_becomes_the_content_and_the_replaced_one_a_version() {
-        let (_dir, store, user) = store_with_user();
+        let (_dir, store, user) = store_with_user(None);
         put(&store, &user, b"un");
         put(&store, &user, b"deux");
         let file = put(&store, &user, b"trois");
@@ -291,7 +277,7 @@ mod tests {
 
     #[test]
     fn thinning_keeps_all_recent_then_one_a_day_then_one_a_week() {
-        let (_dir, store, user) = store_with_user();
+        let (_dir, store, user) = store_with_user(None);
         for n in 0..6 {
             put(&store, &user, format!("v{n}").as_bytes());
         }
