@@ -20,16 +20,36 @@ pub enum AuthFailure {
     Internal,
 }
 
-/// Establishes the user behind a request's `Authorization` header.
+/// The cookie of a browser session.
+pub const SESSION_COOKIE: &str = "ruche_session";
+
+/// The secret of the session cookie a request carries, if any.
+pub fn session_secret(headers: &HeaderMap) -> Option<&str> {
+    headers
+        .get_all(axum::http::header::COOKIE)
+        .iter()
+        .filter_map(|value| value.to_str().ok())
+        .flat_map(|value| value.split(';'))
+        .find_map(|pair| {
+            let (name, value) = pair.trim().split_once('=')?;
+            (name == SESSION_COOKIE).then_some(value)
+        })
+}
+
+/// Establishes the user behind a request: its `Authorization` header, or else the session
+/// cookie of the web app (whose writes the CSRF guard of the router has checked).
 pub async fn authenticate(
     state: &AppState,
     headers: &HeaderMap,
     peer: IpAddr,
 ) -> Result<User, AuthFailure> {
-    let header = headers
-        .get(axum::http::header::AUTHORIZATION)
-        .and_then(|v| v.to_str().ok())
-        .ok_or(AuthFailure::Unauthorized)?;
+    let Some(header) = headers.get(axum::http::header::AUTHORIZATION) else {
+        return match session_secret(headers) {
+            Some(secret) => session_user(state, secret),
+            None => Err(AuthFailure::Unauthorized),
+        };
+    };
+    let header = header.to_str().map_err(|_| AuthFailure::Unauthorized)?;
     if let Some(token) = strip_scheme(header, "Bearer") {
         return bearer(state, token);
     }
@@ -63,6 +83,20 @@ fn bearer(state: &AppState, token: &str) -> Result<User, AuthFailure> {
     state
         .store
         .user(ruche_store::UserId(id))
+        .map_err(internal)?
+        .ok_or(AuthFailure::Unauthorized)
+}
+
+fn session_user(state: &AppState, secret: &str) -> Result<User, AuthFailure> {
+    let digest = ruche_auth::secret_digest(secret);
+    let (id, _) = state
+        .store
+        .session(&digest)
+        .map_err(internal)?
+        .ok_or(AuthFailure::Unauthorized)?;
+    state
+        .store
+        .user(id)
         .map_err(internal)?
         .ok_or(AuthFailure::Unauthorized)
 }

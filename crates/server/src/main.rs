@@ -13,6 +13,7 @@ mod metrics;
 mod nextcloud;
 mod search;
 mod serve;
+mod session;
 mod state;
 mod tls;
 mod trash;

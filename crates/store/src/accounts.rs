@@ -240,6 +240,48 @@ impl Store {
         })
     }
 
+    /// Records a browser session by the digest of its cookie's secret, with its CSRF token.
+    pub fn add_session(
+        &self,
+        digest: &str,
+        user: UserId,
+        csrf: &str,
+        expires_at: i64,
+    ) -> Result<()> {
+        self.write(|tx| {
+            tx.execute(
+                "INSERT INTO sessions (digest, user_id, csrf, created_at, expires_at)
+                 VALUES (?1, ?2, ?3, ?4, ?5)",
+                params![digest, user.0, csrf, Timestamp::now().as_secs(), expires_at],
+            )?;
+            Ok(())
+        })
+    }
+
+    /// The user and CSRF token of a live session, by the digest of its secret.
+    pub fn session(&self, digest: &str) -> Result<Option<(UserId, String)>> {
+        let conn = self.db.reader();
+        let mut stmt = conn.prepare_cached(
+            "SELECT user_id, csrf FROM sessions WHERE digest = ?1 AND expires_at > ?2",
+        )?;
+        Ok(stmt
+            .query_row(params![digest, Timestamp::now().as_secs()], |r| {
+                Ok((UserId(r.get(0)?), r.get(1)?))
+            })
+            .optional()?)
+    }
+
+    /// Ends a session; also forgets every expired one.
+    pub fn remove_session(&self, digest: &str) -> Result<()> {
+        self.write(|tx| {
+            tx.execute(
+                "DELETE FROM sessions WHERE digest = ?1 OR expires_at <= ?2",
+                params![digest, Timestamp::now().as_secs()],
+            )?;
+            Ok(())
+        })
+    }
+
     /// Records a refresh token by its digest.
     pub fn add_refresh_token(
         &self,

@@ -25,6 +25,7 @@ const MIGRATIONS: &[(i64, &str)] = &[
     ),
     (6, include_str!("../../../migrations/0006_search.sql")),
     (7, include_str!("../../../migrations/0007_activity.sql")),
+    (8, include_str!("../../../migrations/0008_sessions.sql")),
 ];
 
 const READERS: usize = 4;
