@@ -34,6 +34,7 @@ pub enum ApiError {
     Unauthorized,
     Throttled,
     NotFound,
+    Conflict(&'static str),
     InsufficientStorage,
     Internal(anyhow::Error),
 }
@@ -52,9 +53,17 @@ impl From<ruche_store::StoreError> for ApiError {
     /// What the caller may not see or cannot have is simply not found; a full space is
     /// said so; anything else is the server's failure.
     fn from(error: ruche_store::StoreError) -> ApiError {
+        use ruche_store::StoreError as E;
         match error {
-            ruche_store::StoreError::NotFound { .. } => ApiError::NotFound,
-            ruche_store::StoreError::QuotaExceeded { .. } => ApiError::InsufficientStorage,
+            E::NotFound { .. } => ApiError::NotFound,
+            E::QuotaExceeded { .. } | E::DiskFull { .. } => ApiError::InsufficientStorage,
+            E::InvalidName { .. } => ApiError::BadRequest("invalid name"),
+            E::ParentMissing { .. } => ApiError::Conflict("the parent folder does not exist"),
+            E::AlreadyExists { .. } => ApiError::Conflict("something already has that name"),
+            E::WrongKind { .. } => {
+                ApiError::Conflict("a file where a folder is needed, or the reverse")
+            }
+            E::IntoItself { .. } => ApiError::Conflict("a folder cannot go into itself"),
             other => ApiError::Internal(other.into()),
         }
     }
@@ -76,6 +85,7 @@ impl IntoResponse for ApiError {
                 "too many failed attempts, try later",
             ),
             ApiError::NotFound => (StatusCode::NOT_FOUND, "not found"),
+            ApiError::Conflict(message) => (StatusCode::CONFLICT, message),
             ApiError::InsufficientStorage => (
                 StatusCode::INSUFFICIENT_STORAGE,
                 "the space is full: empty the trash or delete files",

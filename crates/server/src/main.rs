@@ -5,6 +5,7 @@ mod api;
 mod authn;
 mod collab;
 mod config;
+mod files;
 mod fragment;
 mod idle;
 mod login_flow;

@@ -31,7 +31,9 @@ use crate::config::Config;
 use crate::fragment::{self, FragmentLog, Observed};
 use crate::idle::Idle;
 use crate::state::{AppState, SharedState};
-use crate::{activity, api, collab, login_flow, nextcloud, search, session, tls, trash, versions};
+use crate::{
+    activity, api, collab, files, login_flow, nextcloud, search, session, tls, trash, versions,
+};
 
 /// How long uploads in flight may take to finish after SIGTERM before they are dropped
 /// (a dropped upload leaves the previous content in place).
@@ -100,6 +102,7 @@ fn router(state: SharedState) -> Router {
         .merge(search::routes())
         .merge(activity::routes())
         .merge(session::routes())
+        .merge(files::routes())
         .fallback(dav_or_not_found)
         .layer(middleware::from_fn_with_state(
             state.clone(),
