@@ -56,3 +56,25 @@ pub(crate) fn destination_below<B>(req: &Request<B>, prefix: &str) -> Option<Str
     let uri = value.parse::<http::Uri>().ok()?;
     uri.path().strip_prefix(prefix).map(str::to_owned)
 }
+
+/// Whether a PROPFIND asks for a collection's members too (`Depth: 1`).
+pub(crate) fn depth_one<B>(req: &Request<B>) -> bool {
+    req.headers()
+        .get("depth")
+        .is_some_and(|d| d.as_bytes() == b"1")
+}
+
+/// The answer describing the collection at `href` and, when given, its members, each
+/// written by `describe`.
+pub(crate) fn collection_listing<T>(
+    href: &str,
+    members: Option<&[T]>,
+    mut describe: impl FnMut(&mut String, &T),
+) -> Response<Body> {
+    let mut out = open_multistatus();
+    collection(&mut out, href);
+    for member in members.into_iter().flatten() {
+        describe(&mut out, member);
+    }
+    multistatus(out)
+}

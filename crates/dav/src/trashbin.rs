@@ -13,7 +13,10 @@ use ruche_store::{NodeId, Store, TrashItem};
 
 use crate::fs::blocking;
 use crate::href::href;
-use crate::listing::{collection, destination_below, failure, multistatus, open_multistatus};
+use crate::listing::{
+    collection, collection_listing, depth_one, destination_below, failure, multistatus,
+    open_multistatus,
+};
 use crate::propfind::escape;
 use crate::{plain, Body, Principal};
 
@@ -64,10 +67,7 @@ pub async fn handle<B>(
     let Some(target) = path.strip_prefix(prefix).and_then(parse_target) else {
         return plain(StatusCode::NOT_FOUND, "not found");
     };
-    let depth_one = req
-        .headers()
-        .get("depth")
-        .is_some_and(|d| d.as_bytes() == b"1");
+    let depth_one = depth_one(&req);
     let space = who.space;
     match (req.method().as_str(), target) {
         ("PROPFIND", Target::Home) => {
@@ -80,16 +80,11 @@ pub async fn handle<B>(
             multistatus(out)
         }
         ("PROPFIND", Target::Trash) => match blocking(|| store.trash(space)) {
-            Ok(items) => {
-                let mut out = open_multistatus();
-                collection(&mut out, &format!("{prefix}/trash/"));
-                if depth_one {
-                    for item in &items {
-                        describe(&mut out, prefix, item);
-                    }
-                }
-                multistatus(out)
-            }
+            Ok(items) => collection_listing(
+                &format!("{prefix}/trash/"),
+                depth_one.then_some(&items[..]),
+                |out, item| describe(out, prefix, item),
+            ),
             Err(error) => failure(&error),
         },
         ("PROPFIND", Target::Item(id)) => match blocking(|| store.trash_item(space, id)) {
@@ -101,9 +96,7 @@ pub async fn handle<B>(
             Err(error) => failure(&error),
         },
         ("PROPFIND", Target::Restore) => {
-            let mut out = open_multistatus();
-            collection(&mut out, &format!("{prefix}/restore/"));
-            multistatus(out)
+            collection_listing::<()>(&format!("{prefix}/restore/"), None, |_, _| {})
         }
         ("MOVE", Target::Item(id)) => {
             let to_restore = destination_below(&req, prefix).and_then(|rest| parse_target(&rest))

@@ -11,7 +11,9 @@ use http::{Request, Response, StatusCode};
 use ruche_store::{NodeId, Store, StoreError, Version};
 
 use crate::fs::blocking;
-use crate::listing::{collection, destination_below, failure, multistatus, open_multistatus};
+use crate::listing::{
+    collection_listing, depth_one, destination_below, failure, multistatus, open_multistatus,
+};
 use crate::propfind::escape;
 use crate::{plain, Body, Principal};
 
@@ -60,22 +62,14 @@ pub async fn handle<B>(
             Err(error) => return failure(&error),
         }
     }
-    let depth_one = req
-        .headers()
-        .get("depth")
-        .is_some_and(|d| d.as_bytes() == b"1");
+    let depth_one = depth_one(&req);
     match (req.method().as_str(), target) {
         ("PROPFIND", Target::File(file)) => match blocking(|| store.versions(file)) {
-            Ok(versions) => {
-                let mut out = open_multistatus();
-                collection(&mut out, &format!("{prefix}/versions/{file}/"));
-                if depth_one {
-                    for version in &versions {
-                        describe(&mut out, prefix, version);
-                    }
-                }
-                multistatus(out)
-            }
+            Ok(versions) => collection_listing(
+                &format!("{prefix}/versions/{file}/"),
+                depth_one.then_some(&versions[..]),
+                |out, version| describe(out, prefix, version),
+            ),
             Err(error) => failure(&error),
         },
         ("PROPFIND", Target::Version(file, id)) => match blocking(|| store.version(file, id)) {
@@ -121,9 +115,7 @@ pub async fn handle<B>(
             }
         }
         ("PROPFIND", Target::Restore) => {
-            let mut out = open_multistatus();
-            collection(&mut out, &format!("{prefix}/restore/"));
-            multistatus(out)
+            collection_listing::<()>(&format!("{prefix}/restore/"), None, |_, _| {})
         }
         _ => plain(
             StatusCode::METHOD_NOT_ALLOWED,
