@@ -25,6 +25,8 @@ pub struct Config {
     pub trash_days: u32,
     /// How long versions are kept.
     pub retention: ruche_store::Retention,
+    /// Days the activity log keeps its entries.
+    pub activity_days: u32,
 }
 
 /// A certificate chain and its private key, both PEM.
@@ -53,6 +55,7 @@ struct FileConfig {
     versions_daily_days: Option<u64>,
     /// Days up to which one version a week is kept; older ones are removed.
     versions_weekly_days: Option<u64>,
+    activity_days: Option<u32>,
 }
 
 /// Values given on the command line or in the environment; they win over the file.
@@ -77,6 +80,7 @@ const DEFAULT_IDLE_TIMEOUT_SECS: u64 = 120;
 /// Far above what people type (a few dozen updates a second), low enough to slow a runaway.
 const DEFAULT_COLLAB_RATE: u32 = 1000;
 const DEFAULT_TRASH_DAYS: u32 = 30;
+const DEFAULT_ACTIVITY_DAYS: u32 = 365;
 
 impl Config {
     pub fn resolve(overrides: Overrides) -> anyhow::Result<Config> {
@@ -85,6 +89,7 @@ impl Config {
             None => FileConfig::default(),
         };
         let retention = retention(&file);
+        let activity_days = file.activity_days.unwrap_or(DEFAULT_ACTIVITY_DAYS);
         let listen = match overrides.listen.or(file.listen) {
             Some(addr) => addr,
             None => DEFAULT_LISTEN.parse().context("default listen address")?,
@@ -127,6 +132,7 @@ impl Config {
                 .or(file.trash_days)
                 .unwrap_or(DEFAULT_TRASH_DAYS),
             retention,
+            activity_days,
         })
     }
 }

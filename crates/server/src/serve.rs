@@ -75,11 +75,7 @@ async fn serve(config: Config) -> anyhow::Result<()> {
     std::io::stdout().flush()?;
     tracing::info!(address = %local, data = %config.data.display(), "ruche started");
 
-    tokio::spawn(housekeeping(
-        state.clone(),
-        config.trash_days,
-        config.retention,
-    ));
+    tokio::spawn(housekeeping(state.clone(), Keep::from(&config)));
     let app = router(state.clone());
     accept_loop(listener, app, tls, &config).await;
     // Open documents are saved to their files before the process ends.
@@ -192,14 +188,39 @@ async fn accept_loop(
     }
 }
 
+/// How long the housekeeping keeps what it prunes.
+#[derive(Clone, Copy)]
+struct Keep {
+    trash: Duration,
+    versions: ruche_store::Retention,
+    activity: Duration,
+}
+
+impl From<&Config> for Keep {
+    fn from(config: &Config) -> Keep {
+        let days = |n: u32| Duration::from_secs(u64::from(n) * 24 * 3600);
+        Keep {
+            trash: days(config.trash_days),
+            versions: config.retention,
+            activity: days(config.activity_days),
+        }
+    }
+}
+
+/// The moment `age` ago.
+fn ago(age: Duration) -> ruche_store::Timestamp {
+    let age = i64::try_from(age.as_nanos()).unwrap_or(i64::MAX);
+    ruche_store::Timestamp(ruche_store::Timestamp::now().0.saturating_sub(age))
+}
+
 /// The hourly chores, also run as the server starts: abandoned chunked uploads (a day
-/// without a chunk) are removed; what stayed in a trash longer than `trash_days` is purged;
-/// versions are thinned with age (`retention`); contents nothing refers to any more are removed an hour
-/// after they were found so (a backup running meanwhile may still be copying them).
-async fn housekeeping(state: SharedState, trash_days: u32, retention: ruche_store::Retention) {
+/// without a chunk) are removed; what stayed in a trash too long is purged; versions are
+/// thinned with age; contents nothing refers to any more are removed an hour after they
+/// were found so (a backup running meanwhile may still be copying them); old activity and
+/// expired sessions are forgotten.
+async fn housekeeping(state: SharedState, keep: Keep) {
     const ABANDONED: Duration = Duration::from_secs(24 * 3600);
     const GRACE: Duration = Duration::from_secs(3600);
-    let keep_trash = Duration::from_secs(u64::from(trash_days) * 24 * 3600);
     let mut every_hour = tokio::time::interval(Duration::from_secs(3600));
     loop {
         every_hour.tick().await;
@@ -208,14 +229,19 @@ async fn housekeeping(state: SharedState, trash_days: u32, retention: ruche_stor
         })
         .await;
         chore(&state, "old trash purged", move |store| {
-            let age = i64::try_from(keep_trash.as_nanos()).unwrap_or(i64::MAX);
-            let cutoff =
-                ruche_store::Timestamp(ruche_store::Timestamp::now().0.saturating_sub(age));
-            store.purge_trash_before(cutoff)
+            store.purge_trash_before(ago(keep.trash))
         })
         .await;
         chore(&state, "old versions thinned out", move |store| {
-            store.thin_versions(retention, ruche_store::Timestamp::now())
+            store.thin_versions(keep.versions, ruche_store::Timestamp::now())
+        })
+        .await;
+        chore(&state, "old activity forgotten", move |store| {
+            store.prune_activity(ago(keep.activity))
+        })
+        .await;
+        chore(&state, "expired sessions forgotten", |store| {
+            store.remove_expired_sessions()
         })
         .await;
         chore(&state, "unreferenced contents removed", |store| {

@@ -271,6 +271,16 @@ impl Store {
             .optional()?)
     }
 
+    /// Forgets expired sessions; returns how many.
+    pub fn remove_expired_sessions(&self) -> Result<usize> {
+        self.write(|tx| {
+            Ok(tx.execute(
+                "DELETE FROM sessions WHERE expires_at <= ?1",
+                [Timestamp::now().as_secs()],
+            )?)
+        })
+    }
+
     /// Ends a session; also forgets every expired one.
     pub fn remove_session(&self, digest: &str) -> Result<()> {
         self.write(|tx| {

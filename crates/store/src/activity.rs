@@ -150,6 +150,11 @@ impl Store {
         Ok(rows.collect::<rusqlite::Result<Vec<_>>>()?)
     }
 
+    /// Forgets the entries older than `cutoff`; returns how many.
+    pub fn prune_activity(&self, cutoff: Timestamp) -> Result<usize> {
+        self.write(|tx| Ok(tx.execute("DELETE FROM activity WHERE at_ns < ?1", [cutoff.0])?))
+    }
+
     /// Every entry after `after`, oldest first, handed to `each` (for exports).
     pub fn export_activity(
         &self,
@@ -166,5 +171,34 @@ impl Store {
             count += 1;
         }
         Ok(count)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::testing::{put, store_with_user};
+
+    #[test]
+    fn feeds_page_back_and_old_entries_are_pruned() {
+        let (_dir, store, user) = store_with_user(None);
+        for name in ["a", "b", "c"] {
+            put(&store, &user, &[name], b"x").unwrap();
+        }
+        let newest = store.space_activity(user.space, None, 2).unwrap();
+        let paths: Vec<&str> = newest.iter().map(|e| e.path.as_str()).collect();
+        assert_eq!(paths, ["c", "b"]);
+        let older = store
+            .space_activity(user.space, Some(newest[1].id), 10)
+            .unwrap();
+        assert_eq!(older.len(), 1);
+        assert_eq!(older[0].path, "a");
+        assert_eq!(store.prune_activity(Timestamp(0)).unwrap(), 0);
+        let later = Timestamp(Timestamp::now().0 + 1);
+        assert_eq!(store.prune_activity(later).unwrap(), 3);
+        assert!(store
+            .space_activity(user.space, None, 10)
+            .unwrap()
+            .is_empty());
     }
 }
