@@ -52,10 +52,10 @@ pub async fn handle<B>(
     };
     // Only the caller's own files, in the tree (not in the trash), have versions here.
     let file = match target {
-        Target::File(file) | Target::Version(file, _) => file,
-        Target::Restore => NodeId(0),
+        Target::File(file) | Target::Version(file, _) => Some(file),
+        Target::Restore => None,
     };
-    if target != Target::Restore {
+    if let Some(file) = file {
         match blocking(|| store.node(file)) {
             Ok(Some(node)) if node.space == who.space && !node.is_dir => {}
             Ok(_) => return plain(StatusCode::NOT_FOUND, "not found"),

@@ -231,7 +231,7 @@ async fn download(
             }
         }
     });
-    let stream = tokio_stream_from(receiver);
+    let stream = chunks_of(receiver);
     let disposition = format!(
         "attachment; filename*=UTF-8''{}",
         percent_encoding::utf8_percent_encode(&node.name, percent_encoding::NON_ALPHANUMERIC)
@@ -249,8 +249,8 @@ async fn download(
         .into_response())
 }
 
-/// A receiver of chunks as a stream for a response body.
-fn tokio_stream_from(
+/// The chunks a reading thread sends, as a stream for a response body.
+fn chunks_of(
     mut receiver: tokio::sync::mpsc::Receiver<Result<Bytes, std::io::Error>>,
 ) -> impl futures_util::Stream<Item = Result<Bytes, std::io::Error>> {
     futures_util::stream::poll_fn(move |cx| receiver.poll_recv(cx))
