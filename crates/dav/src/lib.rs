@@ -332,8 +332,9 @@ impl DavService {
                 .is_some_and(|rest| rest.starts_with('/'));
         let destination = DavPath::new(path)
             .ok()
-            .filter(|p| under && p.clone().set_prefix(&self.prefix).is_ok());
-        let Some(mut destination) = destination else {
+            .filter(|_| under)
+            .and_then(|mut p| p.set_prefix(&self.prefix).is_ok().then_some(p));
+        let Some(destination) = destination else {
             return Some(plain(
                 StatusCode::FORBIDDEN,
                 "Destination is outside the drive",
@@ -341,7 +342,6 @@ impl DavService {
         };
         // The root is neither moved, copied, nor replaced (and dav-server cannot take the
         // parent of the root it serves).
-        let _ = destination.set_prefix(&self.prefix);
         let is_root = |path: &DavPath| fs::segments(path).is_ok_and(|s| s.is_empty());
         let source_is_root = self.dav_path(req.uri()).is_some_and(|p| is_root(&p));
         if is_root(&destination) || source_is_root {

@@ -208,13 +208,33 @@ async fn download(
 ) -> Result<Response, ApiError> {
     let user = authn::authenticate(&state, &headers, peer.ip()).await?;
     let store = state.store.clone();
-    let (node, mut content) = blocking(move || {
+    let (node, content) = blocking(move || {
         let node = store.lookup(user.space, &segments(&at.path))?;
         let content = store.open_content(&node)?;
         Ok((node, content))
     })
     .await?;
-    let (sender, receiver) = tokio::sync::mpsc::channel::<Result<Bytes, std::io::Error>>(4);
+    let disposition = format!(
+        "attachment; filename*=UTF-8''{}",
+        percent_encoding::utf8_percent_encode(&node.name, percent_encoding::NON_ALPHANUMERIC)
+    );
+    Ok((
+        [
+            (header::CONTENT_TYPE, "application/octet-stream".to_owned()),
+            (header::CONTENT_LENGTH, node.size.to_string()),
+            (header::CONTENT_DISPOSITION, disposition),
+            (header::X_CONTENT_TYPE_OPTIONS, "nosniff".to_owned()),
+            (header::CONTENT_SECURITY_POLICY, "sandbox".to_owned()),
+        ],
+        streamed(content),
+    )
+        .into_response())
+}
+
+/// A response body read from `content` by a blocking thread, a chunk at a time, so that
+/// a large file never sits in memory.
+pub fn streamed(mut content: Box<dyn ruche_store::BlobRead>) -> Body {
+    let (sender, mut receiver) = tokio::sync::mpsc::channel::<Result<Bytes, std::io::Error>>(4);
     tokio::task::spawn_blocking(move || loop {
         let mut buffer = vec![0; 256 * 1024];
         match content.read(&mut buffer) {
@@ -231,27 +251,7 @@ async fn download(
             }
         }
     });
-    let stream = chunks_of(receiver);
-    let disposition = format!(
-        "attachment; filename*=UTF-8''{}",
-        percent_encoding::utf8_percent_encode(&node.name, percent_encoding::NON_ALPHANUMERIC)
-    );
-    Ok((
-        [
-            (header::CONTENT_TYPE, "application/octet-stream".to_owned()),
-            (header::CONTENT_LENGTH, node.size.to_string()),
-            (header::CONTENT_DISPOSITION, disposition),
-            (header::X_CONTENT_TYPE_OPTIONS, "nosniff".to_owned()),
-            (header::CONTENT_SECURITY_POLICY, "sandbox".to_owned()),
-        ],
-        Body::from_stream(stream),
-    )
-        .into_response())
-}
-
-/// The chunks a reading thread sends, as a stream for a response body.
-fn chunks_of(
-    mut receiver: tokio::sync::mpsc::Receiver<Result<Bytes, std::io::Error>>,
-) -> impl futures_util::Stream<Item = Result<Bytes, std::io::Error>> {
-    futures_util::stream::poll_fn(move |cx| receiver.poll_recv(cx))
+    Body::from_stream(futures_util::stream::poll_fn(move |cx| {
+        receiver.poll_recv(cx)
+    }))
 }

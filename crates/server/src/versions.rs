@@ -1,9 +1,7 @@
 //! A file's versions in the REST API: list, download and restore.
 
-use std::io::Read;
 use std::net::SocketAddr;
 
-use axum::body::Body;
 use axum::extract::{ConnectInfo, Path, State};
 use axum::http::{header, HeaderMap};
 use axum::response::{IntoResponse, Response};
@@ -72,19 +70,14 @@ async fn download(
 ) -> Result<Response, ApiError> {
     let (_, file) = own_file(&state, peer, &headers, file).await?;
     let version = state.store.version(file, version)?;
-    let mut bytes = Vec::new();
-    state
-        .store
-        .open_version(&version)?
-        .read_to_end(&mut bytes)
-        .map_err(|e| ApiError::Internal(e.into()))?;
+    let content = state.store.open_version(&version)?;
     Ok((
         [
             (header::CONTENT_TYPE, "application/octet-stream"),
             (header::CONTENT_DISPOSITION, "attachment"),
             (header::X_CONTENT_TYPE_OPTIONS, "nosniff"),
         ],
-        Body::from(bytes),
+        crate::files::streamed(content),
     )
         .into_response())
 }

@@ -1,8 +1,8 @@
 //! Checking a stopped data folder, and repairing what can be repaired without guessing.
 //!
 //! The checks: every file's content exists with the right size and SHA-256; every node is
-//! reachable from its space's root or from a trashed item (no orphan, no cycle) and in the same space as its
-//! parent; every space's usage equals the sum of its files; no upload was left half-done in
+//! reachable from its space's root or from a trashed item (no orphan, no cycle) and in the
+//! same space as its parent; every space's usage equals the sum of its files; no upload was left half-done in
 //! `tmp/`; no blob file is unknown to the database.
 
 use std::collections::{HashMap, HashSet};

@@ -45,14 +45,18 @@ impl Store {
                 [],
             )?;
             tx.execute(
-                &format!("UPDATE blobs SET orphaned_ns = ?1 WHERE orphaned_ns IS NULL AND {UNREFERENCED}"),
+                &format!(
+                    "UPDATE blobs SET orphaned_ns = ?1
+                     WHERE orphaned_ns IS NULL AND {UNREFERENCED}"
+                ),
                 [now.0],
             )?;
             let mut stmt = tx.prepare(
                 "DELETE FROM blobs WHERE orphaned_ns IS NOT NULL AND orphaned_ns <= ?1
                  RETURNING hash, size, data IS NULL",
             )?;
-            let rows = stmt.query_map(params![cutoff], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?;
+            let rows =
+                stmt.query_map(params![cutoff], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?;
             Ok(rows.collect::<rusqlite::Result<Vec<_>>>()?)
         })?;
         let mut collected = Collected::default();

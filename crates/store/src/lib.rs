@@ -57,7 +57,7 @@ pub use model::{
 };
 pub use name::{normalize as normalize_name, normalize_path, MAX_NAME_BYTES};
 pub use props::PropChange;
-pub use search::{fold, Found, Match};
+pub use search::{Found, Match};
 pub use sync::Changes;
 pub use trash::TrashItem;
 pub use tree::CommitOptions;
@@ -144,18 +144,24 @@ impl Store {
                 path: node.name.clone(),
             });
         };
+        self.open_stored(&self.db.reader(), hash)
+    }
+
+    /// Opens a stored content, inline or in the blob store, as `conn` sees the database
+    /// (a transaction sees the content it has just recorded).
+    pub(crate) fn open_stored(
+        &self,
+        conn: &rusqlite::Connection,
+        hash: &ContentHash,
+    ) -> Result<Box<dyn BlobRead>> {
         let inline: Option<Option<Vec<u8>>> = {
-            let conn = self.db.reader();
             let mut stmt = conn.prepare_cached("SELECT data FROM blobs WHERE hash = ?1")?;
             stmt.query_row([hash.as_str()], |r| r.get(0)).optional()?
         };
         match inline {
             Some(Some(bytes)) => Ok(Box::new(Cursor::new(bytes))),
             Some(None) => self.blobs.open(hash),
-            None => Err(StoreError::Corrupt(format!(
-                "content {hash} of node {} missing",
-                node.id
-            ))),
+            None => Err(StoreError::Corrupt(format!("content {hash} missing"))),
         }
     }
 

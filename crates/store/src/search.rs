@@ -45,7 +45,7 @@ pub struct Found {
 }
 
 /// Lower case, without accents or other combining marks.
-pub fn fold(text: &str) -> String {
+pub(crate) fn fold(text: &str) -> String {
     text.nfd()
         .filter(|c| !is_combining_mark(*c))
         .flat_map(char::to_lowercase)
@@ -95,17 +95,9 @@ pub(crate) fn index_text(
 }
 
 fn read_stored(store: &Store, conn: &Connection, hash: &ContentHash) -> Result<Vec<u8>> {
-    let inline: Option<Vec<u8>> = conn
-        .prepare_cached("SELECT data FROM blobs WHERE hash = ?1")?
-        .query_row([hash.as_str()], |r| r.get(0))
-        .unwrap_or(None);
-    if let Some(bytes) = inline {
-        return Ok(bytes);
-    }
     let mut bytes = Vec::new();
     store
-        .blobs
-        .open(hash)?
+        .open_stored(conn, hash)?
         .read_to_end(&mut bytes)
         .map_err(|e| crate::StoreError::io(store.data_dir(), e))?;
     Ok(bytes)
@@ -181,7 +173,8 @@ impl Store {
         if let Some(words) = text_query(query) {
             let ids: Vec<i64> = {
                 let mut stmt = conn.prepare_cached(
-                    "SELECT rowid FROM search_text WHERE search_text MATCH ?1 ORDER BY rank LIMIT ?2",
+                    "SELECT rowid FROM search_text WHERE search_text MATCH ?1
+                     ORDER BY rank LIMIT ?2",
                 )?;
                 let rows = stmt.query_map(params![words, limit], |r| r.get(0))?;
                 rows.collect::<rusqlite::Result<_>>()?

@@ -121,19 +121,7 @@ impl Store {
 
     /// Opens a version's content for reading.
     pub fn open_version(&self, version: &Version) -> Result<Box<dyn BlobRead>> {
-        let as_node = Node {
-            id: version.node,
-            space: SpaceId(0),
-            parent: None,
-            name: String::new(),
-            is_dir: false,
-            size: version.size,
-            content: Some(version.content.clone()),
-            modified: version.modified,
-            created: version.modified,
-            change: 0,
-        };
-        self.open_content(&as_node)
+        self.open_stored(&self.db.reader(), &version.content)
     }
 
     /// Makes version `id` the file's content again; the content it replaces becomes a
